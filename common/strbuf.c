@@ -1,0 +1,141 @@
+#include "common/strbuf.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/rtime.h"
+
+void rt_sb_free(struct rt_strbuf *b) {
+    free(b->s);
+    *b = (struct rt_strbuf){0};
+}
+
+void rt_sb_reset(struct rt_strbuf *b) {
+    b->len = 0;
+    if (b->s)
+        b->s[0] = '\0';
+}
+
+static bool reserve(struct rt_strbuf *b, size_t extra) {
+    if (b->oom)
+        return false;
+    if (b->len + extra + 1 <= b->cap)
+        return true;
+    size_t cap = b->cap ? b->cap : 128;
+    while (cap < b->len + extra + 1)
+        cap *= 2;
+    char *s = realloc(b->s, cap);
+    if (!s) {
+        b->oom = true;
+        return false;
+    }
+    b->s = s;
+    b->cap = cap;
+    return true;
+}
+
+void rt_sb_putn(struct rt_strbuf *b, const char *s, size_t n) {
+    if (!reserve(b, n))
+        return;
+    memcpy(b->s + b->len, s, n);
+    b->len += n;
+    b->s[b->len] = '\0';
+}
+
+void rt_sb_puts(struct rt_strbuf *b, const char *s) { rt_sb_putn(b, s, strlen(s)); }
+
+void rt_sb_printf(struct rt_strbuf *b, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0 || !reserve(b, (size_t)n))
+        return;
+    va_start(ap, fmt);
+    vsnprintf(b->s + b->len, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    b->len += (size_t)n;
+}
+
+/* Length of a valid UTF-8 sequence at s, or 0. */
+static size_t utf8_len(const unsigned char *s) {
+    if (s[0] < 0x80)
+        return 1;
+    size_t n = s[0] >= 0xF0 && s[0] <= 0xF4 ? 4 : s[0] >= 0xE0 ? 3 : s[0] >= 0xC2 && s[0] < 0xE0 ? 2 : 0;
+    for (size_t i = 1; i < n; i++)
+        if ((s[i] & 0xC0) != 0x80)
+            return 0;
+    if (n == 3 && ((s[0] == 0xE0 && s[1] < 0xA0) || (s[0] == 0xED && s[1] >= 0xA0)))
+        return 0; /* overlong or surrogate */
+    if (n == 4 && ((s[0] == 0xF0 && s[1] < 0x90) || (s[0] == 0xF4 && s[1] >= 0x90)))
+        return 0;
+    return n;
+}
+
+void rt_sb_json_str(struct rt_strbuf *b, const char *s) {
+    rt_sb_putn(b, "\"", 1);
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p) {
+        size_t n = utf8_len(p);
+        if (n == 0) {
+            rt_sb_puts(b, "\xEF\xBF\xBD");
+            p++;
+        } else if (*p == '"' || *p == '\\') {
+            char esc[2] = {'\\', (char)*p};
+            rt_sb_putn(b, esc, 2);
+            p++;
+        } else if (*p < 0x20) {
+            rt_sb_printf(b, "\\u%04x", *p);
+            p++;
+        } else {
+            rt_sb_putn(b, (const char *)p, n);
+            p += n;
+        }
+    }
+    rt_sb_putn(b, "\"", 1);
+}
+
+void rt_format_double(char buf[32], double v) {
+    if (fabs(v) < 1e15 && v == (double)(int64_t)v) { /* integers without exponent */
+        snprintf(buf, 32, "%.0f", v);
+        return;
+    }
+    for (int prec = 1; prec <= 17; prec++) {
+        snprintf(buf, 32, "%.*g", prec, v);
+        if (strtod(buf, NULL) == v)
+            return;
+    }
+}
+
+void rt_sb_json_num(struct rt_strbuf *b, double v) {
+    if (!isfinite(v)) {
+        rt_sb_puts(b, "null");
+        return;
+    }
+    char buf[32];
+    rt_format_double(buf, v == 0 ? 0 : v); /* no "-0" */
+    rt_sb_puts(b, buf);
+}
+
+void rt_sb_json_time(struct rt_strbuf *b, int64_t us) {
+    char buf[RT_TIME_BUFSZ];
+    rt_time_format(us, buf);
+    rt_sb_printf(b, "\"%s\"", buf);
+}
+
+void rt_sb_json_seconds(struct rt_strbuf *b, int64_t us) {
+    if (us % RT_USEC_PER_SEC == 0) {
+        rt_sb_printf(b, "%" PRId64, us / RT_USEC_PER_SEC);
+        return;
+    }
+    char buf[48];
+    snprintf(buf, sizeof(buf), "%.6f", (double)us / 1e6);
+    size_t n = strlen(buf);
+    while (n > 0 && buf[n - 1] == '0')
+        buf[--n] = '\0';
+    rt_sb_puts(b, buf);
+}

@@ -1,0 +1,11 @@
+/* ratchetctl subcommands. Each takes argv with argv[0] = its own name and
+ * returns the process exit status: 0 ok, 1 failure/invalid, 2 usage. */
+#ifndef RATCHET_CTL_H
+#define RATCHET_CTL_H
+
+int cmd_policy_main(int argc, char **argv);
+int cmd_replay_main(int argc, char **argv);
+int cmd_cvss_main(int argc, char **argv);
+int cmd_reasons_main(int argc, char **argv);
+
+#endif

@@ -1,0 +1,33 @@
+#!/bin/sh
+# `make demo` at this stage: replay a week of recorded evidence for 20 bots
+# through the policy engine and show who would be demoted, when and why.
+# (The live demo with Alertmanager, Prometheus and both daemons replaces this
+# once the daemons exist; see README.)
+set -eu
+build=${1:-build}
+ctl=$build/ratchetctl
+evidence=tests/replay/evidence.jsonl
+
+say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+
+say "The policy in force: the readiness guide's demotion rule (ratchetctl policy show)"
+$ctl policy check policy/default-policy.json
+
+say "Replaying $(grep -c . "$evidence") evidence lines: 7 days, 20 bots (ratchetctl replay)"
+$ctl replay "$evidence"
+
+say "The same decisions as JSON lines, for tooling (ratchetctl replay --json | head -3)"
+$ctl replay --json "$evidence" | head -n 3
+
+say "Shadow agreement: a 12h-window policy against the default (ratchetctl replay --against)"
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+cat >"$tmp/shorter.json" <<'JSON'
+{"version": 1, "conditions": {"p0_alert": {"window": "12h"}, "error_rate": {"window": "12h"}}}
+JSON
+$ctl replay --policy "$tmp/shorter.json" --against policy/default-policy.json "$evidence"
+
+say "A malformed line is reported with its number, and no partial decisions are printed"
+head -n 5 "$evidence" >"$tmp/bad.jsonl"
+echo '{"ts":"2026-11-02T10:00:00Z","bot":"alpha","condition":"error_rate","value":"high"}' >>"$tmp/bad.jsonl"
+$ctl replay "$tmp/bad.jsonl" || echo "(exit status $?)"

@@ -1,0 +1,38 @@
+#!/bin/sh
+# Install (as root) or list (otherwise) the Debian packages a make target needs.
+# Usage: scripts/deps.sh build|test|demo
+# Why a script: `make demo` and `make test` must work on a fresh Debian 12
+# machine with nothing installed by hand.
+set -eu
+
+build_pkgs="gcc make pkg-config libevent-dev libcurl4-openssl-dev libjansson-dev libsystemd-dev libssl-dev"
+test_pkgs="openssl python3"
+demo_pkgs="openssl"
+
+case "${1:-build}" in
+    build) want="$build_pkgs" ;;
+    test)  want="$build_pkgs $test_pkgs" ;;
+    demo)  want="$build_pkgs $demo_pkgs" ;;
+    *) echo "usage: $0 build|test|demo" >&2; exit 2 ;;
+esac
+
+missing=""
+for p in $want; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+        missing="$missing $p"
+    fi
+done
+[ -z "$missing" ] && exit 0
+
+if [ "$(id -u)" -eq 0 ]; then
+    echo "deps: installing:$missing"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq >/dev/null
+    # shellcheck disable=SC2086
+    apt-get install -y -qq --no-install-recommends $missing >/dev/null
+    exit 0
+fi
+
+echo "deps: these Debian packages are missing. Install them as root with:" >&2
+echo "    apt-get install$missing" >&2
+exit 1

@@ -1,0 +1,127 @@
+/* RFC 3339 times and durations. */
+#include <errno.h>
+
+#include "common/rtime.h"
+#include "common/strbuf.h"
+#include "tests/unit/harness.h"
+
+TEST(parses_rfc3339_forms) {
+    int64_t t;
+    REQUIRE(rt_time_parse("1970-01-01T00:00:00Z", &t) == 0);
+    CHECK_EQ_INT(t, 0);
+    REQUIRE(rt_time_parse("2026-11-23T20:29:43.421899993Z", &t) == 0); /* Alertmanager */
+    CHECK_EQ_INT(t, INT64_C(1795465783421899));
+    REQUIRE(rt_time_parse("2026-11-23T21:29:43+01:00", &t) == 0);
+    CHECK_EQ_INT(t, INT64_C(1795465783000000));
+    REQUIRE(rt_time_parse("2026-11-23t20:29:43.5z", &t) == 0);
+    CHECK_EQ_INT(t, INT64_C(1795465783500000));
+    REQUIRE(rt_time_parse("0001-01-01T00:00:00Z", &t) == 0); /* firing alerts' endsAt */
+    CHECK_EQ_INT(t, INT64_C(-62135596800000000));
+    REQUIRE(rt_time_parse("2024-02-29T00:00:00Z", &t) == 0);
+}
+
+TEST(rejects_malformed_times) {
+    static const char *const bad[] = {
+        "", "2026-11-23", "2026-11-23T20:29:43", "2026-13-01T00:00:00Z", "2026-02-30T00:00:00Z",
+        "2023-02-29T00:00:00Z", "2026-11-23T24:00:00Z", "2026-11-23T20:60:00Z", "2026-11-23T20:29:43.Z",
+        "2026-11-23T20:29:43.1234567890Z", "2026-11-23T20:29:43Zjunk", "2026-11-23 20:29:43Z",
+        "2026-11-23T20:29:43+0100", "x026-11-23T20:29:43Z",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        int64_t t;
+        int r = rt_time_parse(bad[i], &t);
+        if (r != -EINVAL)
+            fprintf(stderr, "    accepted: %s\n", bad[i]);
+        CHECK_EQ_INT(r, -EINVAL);
+    }
+}
+
+TEST(formats_round_trip) {
+    static const char *const good[] = {"1970-01-01T00:00:00Z", "2026-11-23T20:29:43.421899Z",
+                                       "2026-11-23T20:29:43.500Z", "1969-12-31T23:59:59.999999Z",
+                                       "2400-02-29T12:00:00Z"};
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+        int64_t t;
+        char buf[RT_TIME_BUFSZ];
+        REQUIRE(rt_time_parse(good[i], &t) == 0);
+        rt_time_format(t, buf);
+        CHECK_EQ_STR(buf, good[i]);
+    }
+}
+
+TEST(format_matches_days_from_civil_for_every_day_of_four_centuries) {
+    for (int64_t d = -73049; d < 73049; d += 1) { /* 1770..2170 */
+        char buf[RT_TIME_BUFSZ];
+        int64_t t, us = d * 86400 * RT_USEC_PER_SEC;
+        rt_time_format(us, buf);
+        if (rt_time_parse(buf, &t) != 0 || t != us) {
+            CHECK(0);
+            fprintf(stderr, "    day %lld -> %s\n", (long long)d, buf);
+            return;
+        }
+    }
+}
+
+TEST(durations) {
+    int64_t d;
+    REQUIRE(rt_duration_parse("24h", &d) == 0);
+    CHECK_EQ_INT(d, INT64_C(86400000000));
+    REQUIRE(rt_duration_parse("1h30m", &d) == 0);
+    CHECK_EQ_INT(d, INT64_C(5400000000));
+    REQUIRE(rt_duration_parse("500ms", &d) == 0);
+    CHECK_EQ_INT(d, 500000);
+    REQUIRE(rt_duration_parse("1w", &d) == 0);
+    CHECK_EQ_INT(d, INT64_C(604800000000));
+    CHECK_EQ_INT(rt_duration_parse("0s", &d), -ERANGE);
+    CHECK_EQ_INT(rt_duration_parse("-5m", &d), -EINVAL);
+    CHECK_EQ_INT(rt_duration_parse("5", &d), -EINVAL);
+    CHECK_EQ_INT(rt_duration_parse("5y", &d), -EINVAL);
+    CHECK_EQ_INT(rt_duration_parse("h", &d), -EINVAL);
+    CHECK_EQ_INT(rt_duration_parse("", &d), -EINVAL);
+    CHECK_EQ_INT(rt_duration_parse("99999999999999999999w", &d), -ERANGE);
+    CHECK_EQ_INT(rt_duration_parse("10000000000w", &d), -ERANGE);
+}
+
+TEST(duration_format_is_readable) {
+    char buf[RT_DURATION_BUFSZ];
+    rt_duration_format(INT64_C(11520) * RT_USEC_PER_SEC, buf);
+    CHECK_EQ_STR(buf, "3h12m");
+    rt_duration_format(45 * RT_USEC_PER_SEC, buf);
+    CHECK_EQ_STR(buf, "45s");
+    rt_duration_format(INT64_C(100800) * RT_USEC_PER_SEC, buf);
+    CHECK_EQ_STR(buf, "1d4h");
+    rt_duration_format(0, buf);
+    CHECK_EQ_STR(buf, "0ms");
+    rt_duration_format(-5, buf);
+    CHECK_EQ_STR(buf, "0ms");
+    rt_duration_format(3600 * RT_USEC_PER_SEC, buf);
+    CHECK_EQ_STR(buf, "1h");
+}
+
+TEST(json_numbers_are_shortest_round_trip) {
+    struct rt_strbuf b = {0};
+    rt_sb_json_num(&b, 0.02);
+    rt_sb_puts(&b, " ");
+    rt_sb_json_num(&b, 7.1);
+    rt_sb_puts(&b, " ");
+    rt_sb_json_num(&b, 1e-7);
+    rt_sb_puts(&b, " ");
+    rt_sb_json_num(&b, -0.0);
+    rt_sb_puts(&b, " ");
+    rt_sb_json_seconds(&b, 7200 * RT_USEC_PER_SEC);
+    rt_sb_puts(&b, " ");
+    rt_sb_json_seconds(&b, 1500000);
+    REQUIRE(!b.oom);
+    CHECK_EQ_STR(b.s, "0.02 7.1 1e-07 0 7200 1.5");
+    rt_sb_free(&b);
+}
+
+TEST(json_strings_are_escaped_and_valid_utf8) {
+    struct rt_strbuf b = {0};
+    rt_sb_json_str(&b, "a\"b\\c\n\x01 \xC3\xA9 \xFF \xED\xA0\x80");
+    REQUIRE(!b.oom);
+    CHECK_EQ_STR(b.s, "\"a\\\"b\\\\c\\u000a\\u0001 \xC3\xA9 \xEF\xBF\xBD \xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD\"");
+    rt_sb_free(&b);
+}
+
+TEST_MAIN()
