@@ -373,8 +373,8 @@ static int deliver(struct loader *ld, struct rt_journal_record *rec, const char 
         return 0;
     int r = ld->fn(rec, ld->userdata);
     if (r < 0)
-        msg_set(ld->rep->message, "%s: record at offset %" PRIu64 " rejected by the caller: %s", path, off,
-                 strerror(-r));
+        msg_set(ld->rep->message, "%s: record at offset %" PRIu64 " rejected by the caller: %s",
+                path, off, strerror(-r));
     return r;
 }
 
@@ -408,7 +408,7 @@ static int check_footer(struct loader *ld, struct reader *rd, uint64_t off, uint
         return load_error(ld, "%s: truncated end marker at offset %" PRIu64, path, off);
     if (r < 0)
         return io_error(ld, r, "read", path);
-    if (get_le32(f + 4) != rt_crc32c_extend(rt_crc32c(f, 4), f + 8, 16))
+    if (get_le32(f + 4) != rt_crc32c(f + 8, 16))
         return load_error(ld, "%s: end marker checksum mismatch at offset %" PRIu64, path, off);
     if (get_le64(f + 8) != records || get_le64(f + 16) != off - HEADER_SIZE)
         return load_error(ld, "%s: end marker says %" PRIu64 " records in %" PRIu64
@@ -480,7 +480,7 @@ static int read_journal_records(struct loader *ld, struct reader *rd, const char
         if (st == REC_MALFORMED)
             return load_error(ld, "%s: %s record at offset %" PRIu64, path, rec_status_text(st),
                               off);
-        uint64_t next;
+        uint64_t next = 0;
         r = find_valid_record(rd, off + 1, &next);
         if (r < 0)
             return io_error(ld, r, "read", path);
@@ -711,8 +711,10 @@ static int load_store(struct loader *ld) {
         remove_stale(j, false);
         r = install_generation(j, 1, NULL, NULL);
         if (r < 0)
-            msg_set(ld->rep->message, "creating the store: %s",
-                     j->last_error);
+            msg_set(ld->rep->message, "creating the store: %s", j->last_error);
+        else if (ld->rep->stale_files)
+            msg_set(ld->rep->message, "%u leftover file(s) of an interrupted creation, removed",
+                    ld->rep->stale_files);
         ld->rep->generation = j->generation;
         ld->rep->journal_bytes = j->journal_bytes;
         ld->rep->snapshot_bytes = j->snapshot_bytes;
@@ -791,8 +793,10 @@ int rt_journal_open(const char *dir, const char *name, const struct rt_journal_o
     *out = NULL;
     struct rt_journal *j;
     int r = journal_new(dir, name, ops, false, &j);
-    if (r < 0)
+    if (r < 0) {
+        msg_set(rep->message, "invalid store directory or name");
         return r;
+    }
     struct loader ld = {.j = j, .fn = fn, .userdata = userdata, .rep = rep};
     r = load_store(&ld);
     if (r < 0) {
@@ -823,13 +827,14 @@ int rt_journal_load(const char *dir, const char *name, rt_journal_record_fn fn, 
     init_report(rep);
     struct rt_journal *j;
     int r = journal_new(dir, name, NULL, true, &j);
-    if (r < 0)
+    if (r < 0) {
+        msg_set(rep->message, "invalid store directory or name");
         return r;
+    }
     struct loader ld = {.j = j, .fn = fn, .userdata = userdata, .rep = rep};
     r = load_store(&ld);
     if (r == -EBADMSG && snapshot_replaced(j)) {
-        msg_set(rep->message, "%s/%s: replaced while reading, retry", dir,
-                 name);
+        msg_set(rep->message, "%s/%s: replaced while reading, retry", dir, name);
         r = -EAGAIN;
     }
     rt_journal_close(j);
@@ -968,7 +973,7 @@ static void snapshot_footer(struct rt_journal_snapshot *w) {
     put_le32(f, END_MARKER);
     put_le64(f + 8, w->records);
     put_le64(f + 16, w->body_bytes);
-    put_le32(f + 4, rt_crc32c_extend(rt_crc32c(f, 4), f + 8, 16));
+    put_le32(f + 4, rt_crc32c(f + 8, 16));
     w->len += FOOTER_SIZE;
 }
 

@@ -169,6 +169,10 @@ int rt_duration_parse(const char *s, int64_t *out_us) {
 void rt_duration_format(int64_t us, char buf[RT_DURATION_BUFSZ]) {
     if (us < 0)
         us = 0;
+    if (us == 0) {
+        snprintf(buf, RT_DURATION_BUFSZ, "0s");
+        return;
+    }
     if (us < RT_USEC_PER_SEC) {
         snprintf(buf, RT_DURATION_BUFSZ, us % 1000 == 0 ? "%" PRId64 "ms" : "%" PRId64 "us",
                  us % 1000 == 0 ? us / 1000 : us);

@@ -33,13 +33,8 @@ static void rt_replay_freep(struct rt_replay **r) { rt_replay_free(*r); }
 static int load_policy(const char *path, struct rt_policy **out) {
     struct rt_policy_errors errs = {0};
     int r = path ? rt_policy_load_file(path, out, &errs) : rt_policy_default(out);
-    if (r == 0)
-        return 0;
-    for (size_t i = 0; i < errs.n; i++)
-        fprintf(stderr, "%s:%d:%d: %s\n", path ? path : "(default)", errs.e[i].line,
-                errs.e[i].column, errs.e[i].text);
-    if (errs.n == 0)
-        fprintf(stderr, "ratchetctl: replay: %s: %s\n", path ? path : "(default)", strerror(-r));
+    if (r < 0)
+        ctl_print_policy_errors(path ? path : "(default)", &errs, r);
     return r;
 }
 
@@ -143,7 +138,7 @@ static void print_json(const struct rt_decision_rec *d, struct rt_strbuf *b) {
 }
 
 static void print_human(const struct rt_decision_list *l) {
-    printf("%-24s %-20s %-12s %-24s %-8s %s\n", "DEMOTED AT", "BOT", "CONDITION", "WINDOW START",
+    printf("%-27s %-20s %-12s %-27s %-8s %s\n", "DEMOTED AT", "BOT", "CONDITION", "WINDOW START",
            "UNKNOWN", "REASON");
     for (size_t i = 0; i < l->n; i++) {
         const struct rt_decision_rec *d = &l->v[i];
@@ -152,7 +147,7 @@ static void print_human(const struct rt_decision_list *l) {
         rt_time_format(d->window_start_us, ws);
         rt_duration_format(d->unknown_us, unk);
         const struct rt_reason_info *info = rt_reason_find(d->reason_code);
-        printf("%-24s %-20s %-12s %-24s %-8s %s\n", ts, d->bot, rt_cond_name(d->cond), ws, unk,
+        printf("%-27s %-20s %-12s %-27s %-8s %s\n", ts, d->bot, rt_cond_name(d->cond), ws, unk,
                d->reason_code);
         printf("    %s\n", info ? info->user_message : "(no message)");
     }

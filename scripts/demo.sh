@@ -8,7 +8,8 @@ build=${1:-build}
 ctl=$build/ratchetctl
 evidence=tests/replay/evidence.jsonl
 
-say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+if [ -t 1 ]; then bold=$(printf '\033[1m') plain=$(printf '\033[0m'); else bold= plain=; fi
+say() { printf '\n%s== %s%s\n' "$bold" "$*" "$plain"; }
 
 say "The policy in force: the readiness guide's demotion rule (ratchetctl policy show)"
 $ctl policy check policy/default-policy.json
@@ -19,13 +20,10 @@ $ctl replay "$evidence"
 say "The same decisions as JSON lines, for tooling (ratchetctl replay --json | head -3)"
 $ctl replay --json "$evidence" | head -n 3
 
-say "Shadow agreement: a 12h-window policy against the default (ratchetctl replay --against)"
+say "Shadow agreement: a candidate policy (error-rate threshold 2.5%) against the default"
+$ctl replay --policy tests/replay/policy-lenient.json --against policy/default-policy.json "$evidence"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-cat >"$tmp/shorter.json" <<'JSON'
-{"version": 1, "conditions": {"p0_alert": {"window": "12h"}, "error_rate": {"window": "12h"}}}
-JSON
-$ctl replay --policy "$tmp/shorter.json" --against policy/default-policy.json "$evidence"
 
 say "A malformed line is reported with its number, and no partial decisions are printed"
 head -n 5 "$evidence" >"$tmp/bad.jsonl"

@@ -16,6 +16,8 @@ case "${1:-build}" in
     *) echo "usage: $0 build|test|demo" >&2; exit 2 ;;
 esac
 
+# RATCHET_DEPS_EXTRA adds names (the test suite uses it to check the not-root path).
+want="$want ${RATCHET_DEPS_EXTRA:-}"
 missing=""
 for p in $want; do
     if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then

@@ -141,6 +141,8 @@ class Bot:
         self.readiness = []            # (ts, state)
         self.extra = []                # (delivery_ts, prio, line dict)
         self.reprio = {}               # (condition, ts) -> prio
+        self.p0_delivery = {}          # event ts -> (delivery ts, prio)
+        self.backlog = None            # (from, to, delivered at): error_rate re-sent
         self.expected = []             # decisions, default policy
         self.lenient_drops = set()     # expected decisions that need threshold 0.01
 
@@ -154,11 +156,6 @@ class Bot:
         self.expected.append(d)
         if needs_one_percent:
             self.lenient_drops.add(id(d))
-
-
-def seg(start, end, value):
-    return Segment(at(start) if isinstance(start, str) else start,
-                   at(end) if isinstance(end, str) else end, value)
 
 
 def scenarios():
@@ -511,10 +508,9 @@ def emit_p0(b, st):
             events[s]["ts"] = b.p0_event_ts[s]
         events[e] = obs(b.bot, e, "p0_alert", False, source="alertmanager-a",
                         detail="resolved")
-    delivery = getattr(b, "p0_delivery", {})
     for ts, line in events.items():
         if START <= ts < END:
-            d, prio = delivery.get(ts, (ts, PRIO["p0_alert"]))
+            d, prio = b.p0_delivery.get(ts, (ts, PRIO["p0_alert"]))
             st.add(d, b.bot, prio, line)
     t = START
     while t < END:
@@ -532,9 +528,8 @@ def emit_bot(b, st):
     emit_error(b, st, random.Random(seed))
     emit_drift(b, st, random.Random(seed + 1))
     emit_cvss(b, st)
-    backlog = getattr(b, "backlog", None)
-    if backlog:
-        lo, hi, when = backlog
+    if b.backlog:
+        lo, hi, when = b.backlog
         for t in range(lo, hi + 1, b.error_every):
             st.add(when, b.bot, LATE, st.sent[(b.bot, "error_rate", t)])
     for delivery, prio, line in b.extra:

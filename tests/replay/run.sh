@@ -89,7 +89,7 @@ else
 fi
 
 # 3. Every reason code is demote.<condition> and is in the registry.
-unexpected=$(python3 - "$tmp/out1.jsonl" "$root/policy/reason-codes.json" <<'EOF'
+unexpected=$(python3 - "$tmp/out1.jsonl" "$root/policy/reason-codes.json" 2>"$tmp/codes" <<'EOF'
 import json, sys
 registry = None
 try:
@@ -109,7 +109,7 @@ with open(sys.argv[1], encoding="utf-8") as f:
             good = False
         if not good:
             bad += 1
-            print(line.rstrip("\n"), file=sys.stderr)
+            print("    " + line.rstrip("\n"), file=sys.stderr)
 print(bad)
 EOF
 )
@@ -117,15 +117,17 @@ if [ "$unexpected" = "0" ]; then
     ok "0 unexpected reason codes"
 else
     fail "$unexpected unexpected reason codes"
+    cat "$tmp/codes"
 fi
 
 # 4. The human output runs and names every demoted bot.
 "$ctl" replay "$evidence" >"$tmp/human1" 2>"$tmp/herr1"
 rc=$?
 missing=""
-for bot in $(sed -n 's/^{"ts":"[^"]*","bot":"\([^"]*\)".*/\1/p' "$expected" | sort -u); do
+sed -n 's/^{"ts":"[^"]*","bot":"\([^"]*\)".*/\1/p' "$expected" | sort -u >"$tmp/bots"
+while read -r bot; do
     grep -Fqw -- "$bot" "$tmp/human1" || missing="$missing $bot"
-done
+done <"$tmp/bots"
 if [ $rc -eq 0 ] && [ -z "$missing" ]; then
     ok "human output mentions every demoted bot"
 else

@@ -91,9 +91,13 @@ TEST(duration_format_is_readable) {
     rt_duration_format(INT64_C(100800) * RT_USEC_PER_SEC, buf);
     CHECK_EQ_STR(buf, "1d4h");
     rt_duration_format(0, buf);
-    CHECK_EQ_STR(buf, "0ms");
+    CHECK_EQ_STR(buf, "0s");
     rt_duration_format(-5, buf);
-    CHECK_EQ_STR(buf, "0ms");
+    CHECK_EQ_STR(buf, "0s");
+    rt_duration_format(2500, buf);
+    CHECK_EQ_STR(buf, "2500us");
+    rt_duration_format(250000, buf);
+    CHECK_EQ_STR(buf, "250ms");
     rt_duration_format(3600 * RT_USEC_PER_SEC, buf);
     CHECK_EQ_STR(buf, "1h");
 }

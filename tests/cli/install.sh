@@ -1,0 +1,20 @@
+#!/bin/sh
+# make install / uninstall honour DESTDIR and PREFIX and install what they say.
+set -u
+build=${1:-build}
+pass=0 fail=0
+check() { name=$1; shift
+    if "$@" >/dev/null 2>&1; then pass=$((pass + 1)); echo "ok   $name"
+    else fail=$((fail + 1)); echo "FAIL $name"; fi; }
+dest=$(mktemp -d)
+trap 'rm -rf "$dest"' EXIT
+make --no-print-directory -s BUILD="$build" DESTDIR="$dest" PREFIX=/opt/rt install >/dev/null 2>&1
+check "ratchetctl installed under DESTDIR/PREFIX/bin" test -x "$dest/opt/rt/bin/ratchetctl"
+check "installed ratchetctl runs" "$dest/opt/rt/bin/ratchetctl" policy show
+check "default policy installed" cmp "$dest/opt/rt/share/ratchet/default-policy.json" policy/default-policy.json
+check "reason-code registry installed" cmp "$dest/opt/rt/share/ratchet/reason-codes.json" policy/reason-codes.json
+check "nothing installed outside DESTDIR/PREFIX" test "$(ls "$dest")" = opt
+make --no-print-directory -s BUILD="$build" DESTDIR="$dest" PREFIX=/opt/rt uninstall >/dev/null 2>&1
+check "uninstall removes every file" test -z "$(find "$dest" -type f)"
+echo "install: $pass passed, $fail failed"
+[ "$fail" -eq 0 ]
