@@ -1,7 +1,8 @@
 # ratchet — see README.md. `make demo` and `make test` are the two commands.
 #
 # Sources are discovered by directory so adding a file needs no Makefile edit:
-#   policy/ feeds/ common/  -> build/libratchet.a (pure logic + small I/O helpers)
+#   policy/ feeds/ common/  -> build/libratchet.a (pure logic + small I/O helpers),
+#   plus the daemons' modules (all of watchdog/ and enforcer/ but main.c)
 #   ctl/                    -> build/ratchetctl
 #   watchdog/, enforcer/    -> build/ratchet-watchdog, build/ratchet-enforcer
 #   tests/unit/test_*.c     -> build/tests/test_*  (and build/asan/tests/test_*)
@@ -11,7 +12,7 @@ PREFIX  ?= /usr/local
 DESTDIR ?=
 BUILD   ?= build
 
-PKGS    := jansson libevent libcurl libsystemd openssl
+PKGS    := jansson libevent libevent_openssl libcurl libsystemd openssl
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
@@ -33,28 +34,32 @@ SAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-
 
 LIB_SRC   := $(sort $(wildcard policy/*.c feeds/*.c common/*.c))
 CTL_SRC   := $(sort $(wildcard ctl/*.c))
+# Each daemon is its main.c plus a library of its other files, so unit tests
+# can link the daemon's modules.
 WD_SRC    := $(sort $(wildcard watchdog/*.c))
 ENF_SRC   := $(sort $(wildcard enforcer/*.c))
+WD_LIB_SRC  := $(filter-out watchdog/main.c,$(WD_SRC))
+ENF_LIB_SRC := $(filter-out enforcer/main.c,$(ENF_SRC))
 TEST_SRC  := $(sort $(wildcard tests/unit/test_*.c))
 TEST_SUPPORT := $(sort $(filter-out $(TEST_SRC),$(wildcard tests/unit/*.c)))
 GEN_SRC   := $(BUILD)/gen/reason_codes.c
 
-LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/gen/reason_codes.o
+LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/gen/reason_codes.o $(WD_LIB_SRC:%.c=$(BUILD)/obj/%.o) $(ENF_LIB_SRC:%.c=$(BUILD)/obj/%.o)
 CTL_OBJ   := $(CTL_SRC:%.c=$(BUILD)/obj/%.o)
-WD_OBJ    := $(WD_SRC:%.c=$(BUILD)/obj/%.o)
-ENF_OBJ   := $(ENF_SRC:%.c=$(BUILD)/obj/%.o)
+WD_OBJ    := $(BUILD)/obj/watchdog/main.o
+ENF_OBJ   := $(BUILD)/obj/enforcer/main.o
 SUP_OBJ   := $(TEST_SUPPORT:%.c=$(BUILD)/obj/%.o)
 TESTS     := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-ASAN_LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/asan/obj/%.o) $(BUILD)/asan/obj/gen/reason_codes.o
+ASAN_LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/asan/obj/%.o) $(BUILD)/asan/obj/gen/reason_codes.o $(WD_LIB_SRC:%.c=$(BUILD)/asan/obj/%.o) $(ENF_LIB_SRC:%.c=$(BUILD)/asan/obj/%.o)
 ASAN_SUP_OBJ := $(TEST_SUPPORT:%.c=$(BUILD)/asan/obj/%.o)
 ASAN_TESTS   := $(TEST_SRC:tests/unit/%.c=$(BUILD)/asan/tests/%)
 
 BINS := $(BUILD)/ratchetctl
-ifneq ($(WD_SRC),)
+ifneq ($(wildcard watchdog/main.c),)
 BINS += $(BUILD)/ratchet-watchdog
 endif
-ifneq ($(ENF_SRC),)
+ifneq ($(wildcard enforcer/main.c),)
 BINS += $(BUILD)/ratchet-enforcer
 endif
 

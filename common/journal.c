@@ -433,8 +433,8 @@ static int read_snapshot_records(struct loader *ld, struct reader *rd, const cha
         if (st == REC_END)
             break;
         if (st != REC_OK)
-            return load_error(ld, "%s: %s record at offset %" PRIu64 "%s", path,
-                              rec_status_text(st), off,
+            return load_error(ld, "%s: record at offset %" PRIu64 ": %s%s", path, off,
+                              rec_status_text(st),
                               st == REC_INCOMPLETE ? " (snapshot truncated)" : "");
         rec.from_snapshot = true;
         int r = deliver(ld, &rec, path, off);
@@ -478,16 +478,16 @@ static int read_journal_records(struct loader *ld, struct reader *rd, const char
             continue;
         }
         if (st == REC_MALFORMED)
-            return load_error(ld, "%s: %s record at offset %" PRIu64, path, rec_status_text(st),
-                              off);
+            return load_error(ld, "%s: record at offset %" PRIu64 ": %s", path, off,
+                              rec_status_text(st));
         uint64_t next = 0;
         r = find_valid_record(rd, off + 1, &next);
         if (r < 0)
             return io_error(ld, r, "read", path);
         if (r > 0)
-            return load_error(ld, "%s: %s record at offset %" PRIu64 " is followed by a valid"
-                              " record at offset %" PRIu64 ": damage inside the journal, not a"
-                              " torn write", path, rec_status_text(st), off, next);
+            return load_error(ld, "%s: record at offset %" PRIu64 ": %s, and a valid record"
+                              " follows at offset %" PRIu64 ": damage inside the journal, not a"
+                              " torn write", path, off, rec_status_text(st), next);
         rep->torn_tail = true;
         rep->torn_offset = off;
         rep->torn_bytes = rd->size - off;

@@ -8,6 +8,7 @@
 #include "common/rtime.h"
 #include "common/strbuf.h"
 #include "common/util.h"
+#include "common/jsoncheck.h"
 #include "ctl/ctl.h"
 #include "policy/policy.h"
 
@@ -118,23 +119,12 @@ static int finish_stdout(void) {
     return 0;
 }
 
-void ctl_print_policy_errors(const char *path, const struct rt_policy_errors *errs, int r) {
-    for (size_t i = 0; i < errs->n; i++) {
-        if (errs->e[i].line > 0)
-            fprintf(stderr, "%s:%d:%d: %s\n", path, errs->e[i].line, errs->e[i].column, errs->e[i].text);
-        else
-            fprintf(stderr, "%s: %s\n", path, errs->e[i].text);
-    }
-    if (errs->n == 0)
-        fprintf(stderr, "%s: %s\n", path, strerror(-r));
-}
-
 static int policy_check(const char *path) {
     _cleanup_(rt_policy_freep) struct rt_policy *pol = NULL;
     struct rt_policy_errors errs = {0};
     int r = rt_policy_load_file(path, &pol, &errs);
     if (r < 0) {
-        ctl_print_policy_errors(path, &errs, r);
+        rt_jcheck_print_errors(stderr, path, &errs, r);
         return 1;
     }
     print_summary(path, pol);

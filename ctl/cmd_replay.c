@@ -10,6 +10,7 @@
 #include "common/rtime.h"
 #include "common/strbuf.h"
 #include "common/util.h"
+#include "common/jsoncheck.h"
 #include "ctl/ctl.h"
 #include "gen/reason_codes.h"
 #include "policy/replay.h"
@@ -34,7 +35,7 @@ static int load_policy(const char *path, struct rt_policy **out) {
     struct rt_policy_errors errs = {0};
     int r = path ? rt_policy_load_file(path, out, &errs) : rt_policy_default(out);
     if (r < 0)
-        ctl_print_policy_errors(path ? path : "(default)", &errs, r);
+        rt_jcheck_print_errors(stderr, path ? path : "(default)", &errs, r);
     return r;
 }
 

@@ -8,8 +8,4 @@ int cmd_replay_main(int argc, char **argv);
 int cmd_cvss_main(int argc, char **argv);
 int cmd_reasons_main(int argc, char **argv);
 
-struct rt_policy_errors;
-/* FILE:LINE:COL: message per error (FILE: message when it has no position). */
-void ctl_print_policy_errors(const char *path, const struct rt_policy_errors *errs, int r);
-
 #endif

@@ -35,6 +35,7 @@ struct cond_state {
 struct bot {
     char id[RT_BOT_ID_MAX + 1];
     uint8_t readiness;
+    int64_t readiness_since_e; /* when readiness last changed (E_NONE: never) */
     int64_t settled_e; /* everything strictly before this was evaluated */
     struct cond_state c[RT_COND_COUNT];
 };
@@ -124,6 +125,7 @@ static int get_bot(struct rt_engine *e, const char *id, struct bot **out) {
         return -ENOMEM;
     rt_strlcpy(b->id, id, sizeof(b->id));
     b->readiness = RT_READY_GENERAL_LIVE;
+    b->readiness_since_e = E_NONE;
     b->settled_e = E_NONE;
     *slot = b;
     e->n_bots++;
@@ -173,18 +175,22 @@ static void changed(struct rt_engine *e, const char *bot) {
 static void clock_update(struct rt_engine *e, struct rt_now now) {
     int64_t off = now.wall_us - now.mono_us;
     int64_t delta = off - e->offset_us;
-    if (!e->has_offset) {
+    bool step = e->has_offset && (delta > e->step_tol_us || delta < -e->step_tol_us);
+    if (!e->has_offset || step) {
+        if (step)
+            e->floor_e = now.mono_us; /* evidence stamped before the step lands here */
         e->has_offset = true;
-    } else if (delta > e->step_tol_us || delta < -e->step_tol_us) {
-        e->floor_e = now.mono_us; /* evidence stamped before the step lands here */
+        e->offset_us = off;
     } else {
-        e->offset_us = off; /* follow slewing; persist it before it adds up to a "step" */
-        int64_t drift = off - e->saved_offset_us;
+        /* follow slewing, ignoring the microsecond jitter of reading two
+         * clocks; persist the offset before the drift adds up to a "step" */
+        if (delta >= 1000 || delta <= -1000)
+            e->offset_us = off;
+        int64_t drift = e->offset_us - e->saved_offset_us;
         if (drift <= e->step_tol_us / 4 && drift >= -e->step_tol_us / 4)
             return;
     }
-    e->offset_us = off;
-    e->saved_offset_us = off;
+    e->saved_offset_us = e->offset_us;
     changed(e, NULL);
 }
 
@@ -343,6 +349,7 @@ static void fire(struct rt_engine *e, struct bot *b, enum rt_cond k, int64_t t,
     };
     c->fired = true;
     b->readiness = RT_READY_LIMITED_LIVE;
+    b->readiness_since_e = t;
     if (fn)
         fn(&d, ud);
 }
@@ -444,7 +451,7 @@ int rt_engine_advance(struct rt_engine *e, struct rt_now now, rt_decision_fn fn,
 }
 
 int rt_engine_set_readiness(struct rt_engine *e, const char *bot, enum rt_readiness r,
-                            int64_t ts_us, struct rt_now now) {
+                            int64_t ts_us, struct rt_now now, rt_decision_fn fn, void *userdata) {
     if (!rt_bot_id_valid(bot) || (unsigned)r > RT_READY_OTHER)
         return -EINVAL;
     clock_update(e, now);
@@ -453,7 +460,7 @@ int rt_engine_set_readiness(struct rt_engine *e, const char *bot, enum rt_readin
     if (ret < 0)
         return ret;
     int64_t t = to_e(e, ts_us, now);
-    settle_bot(e, b, t, false, NULL, NULL);
+    settle_bot(e, b, t, false, fn, userdata);
     if (b->readiness == r)
         return 0;
     if (r == RT_READY_GENERAL_LIVE) /* a re-promoted bot gets a full window */
@@ -467,8 +474,21 @@ int rt_engine_set_readiness(struct rt_engine *e, const char *bot, enum rt_readin
             c->unknown_acc_us = 0;
         }
     b->readiness = (uint8_t)r;
+    b->readiness_since_e = t;
     changed(e, b->id);
     return 0;
+}
+
+int64_t rt_engine_readiness_since(const struct rt_engine *e, const char *bot) {
+    const struct bot *b = find_bot(e, bot);
+    return b && b->readiness_since_e != E_NONE ? to_wall(e, b->readiness_since_e) : INT64_MIN;
+}
+
+int rt_engine_add_bot(struct rt_engine *e, const char *bot) {
+    if (!rt_bot_id_valid(bot))
+        return -EINVAL;
+    struct bot *b;
+    return get_bot(e, bot, &b);
 }
 
 enum rt_readiness rt_engine_readiness(const struct rt_engine *e, const char *bot) {
@@ -578,6 +598,7 @@ int rt_engine_encode_bot(const struct rt_engine *e, const char *bot, uint8_t *bu
     struct cursor cur = {.w = buf, .len = cap};
     put_u8(&cur, BOT_RECORD_VERSION);
     put_u8(&cur, b->readiness);
+    put_i64(&cur, b->readiness_since_e);
     put_i64(&cur, b->settled_e);
     for (int k = 0; k < RT_COND_COUNT; k++) {
         const struct cond_state *c = &b->c[k];
@@ -626,6 +647,7 @@ int rt_engine_decode_bot(struct rt_engine *e, const char *bot, const uint8_t *bu
     if (get_u8(&cur) != BOT_RECORD_VERSION)
         return -EBADMSG;
     tmp.readiness = get_u8(&cur);
+    tmp.readiness_since_e = get_i64(&cur);
     tmp.settled_e = get_i64(&cur);
     bool ok = tmp.readiness <= RT_READY_OTHER;
     for (int k = 0; k < RT_COND_COUNT; k++)
@@ -637,6 +659,7 @@ int rt_engine_decode_bot(struct rt_engine *e, const char *bot, const uint8_t *bu
     if (r < 0)
         return r;
     b->readiness = tmp.readiness;
+    b->readiness_since_e = tmp.readiness_since_e;
     b->settled_e = tmp.settled_e;
     memcpy(b->c, tmp.c, sizeof(b->c));
     return 0;
@@ -684,6 +707,7 @@ void rt_engine_rebase(struct rt_engine *e, struct rt_now now) {
         if (!b)
             continue;
         shift(&b->settled_e, by);
+        shift(&b->readiness_since_e, by);
         for (int k = 0; k < RT_COND_COUNT; k++) {
             shift(&b->c[k].last_e, by);
             shift(&b->c[k].ws_e, by);

@@ -106,11 +106,17 @@ int rt_engine_observe(struct rt_engine *e, const struct rt_obs *obs, struct rt_n
                       rt_decision_fn fn, void *userdata);
 /* Completes every window that is due at `now`. */
 int rt_engine_advance(struct rt_engine *e, struct rt_now now, rt_decision_fn fn, void *userdata);
-/* Readiness takes effect at event time ts_us. Bots unknown to the engine
- * are General live. */
+/* Readiness takes effect at event time ts_us; decisions that fell due
+ * before it are reported through fn first. Bots unknown to the engine are
+ * General live. */
 int rt_engine_set_readiness(struct rt_engine *e, const char *bot, enum rt_readiness r,
-                            int64_t ts_us, struct rt_now now);
+                            int64_t ts_us, struct rt_now now, rt_decision_fn fn, void *userdata);
 enum rt_readiness rt_engine_readiness(const struct rt_engine *e, const char *bot);
+/* Tracks a bot before any evidence arrives (General live, no windows). */
+int rt_engine_add_bot(struct rt_engine *e, const char *bot);
+/* Wall time of the bot's last readiness change (a decision or
+ * rt_engine_set_readiness), INT64_MIN if never. */
+int64_t rt_engine_readiness_since(const struct rt_engine *e, const char *bot);
 
 int rt_engine_cond_status(const struct rt_engine *e, const char *bot, enum rt_cond c,
                           struct rt_now now, struct rt_cond_status *out); /* -ENOENT if unknown bot */

@@ -100,7 +100,8 @@ int rt_replay_feed(struct rt_replay *r, const struct rt_evidence *ev) {
     struct rt_now t = {r->now, r->now};
     int ret;
     if (ev->kind == RT_EVIDENCE_READINESS) {
-        ret = rt_engine_set_readiness(r->engine, ev->bot, ev->readiness, ev->ts_us, t);
+        ret = rt_engine_set_readiness(r->engine, ev->bot, ev->readiness, ev->ts_us, t, collect_decision,
+                                      &r->collect);
     } else {
         struct rt_obs obs;
         rt_evidence_to_obs(ev, &obs);

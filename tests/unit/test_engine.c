@@ -97,6 +97,8 @@ TEST(full_window_demotes_exactly_at_deadline) {
     CHECK_EQ_INT(f.got[0].evidence_ts_us, BASE + S(90));
     CHECK_EQ_STR(f.got[0].reason_code, RT_REASON_DEMOTE_P0_ALERT);
     CHECK_EQ_INT(rt_engine_readiness(f.e, "alpha"), RT_READY_LIMITED_LIVE);
+    CHECK_EQ_INT(rt_engine_readiness_since(f.e, "alpha"), BASE + S(100));
+    CHECK_EQ_INT(rt_engine_readiness_since(f.e, "nobody"), INT64_MIN);
     advance(&f, 500);
     CHECK_EQ_INT(f.n, 1); /* a demoted bot is not demoted twice */
     teardown(&f);
@@ -302,7 +304,7 @@ TEST(drift_tolerance_comes_from_evidence_then_policy_else_unknown) {
 TEST(limited_live_bot_gets_no_decision_and_repromotion_restarts_window) {
     struct fixture f;
     REQUIRE(setup(&f));
-    REQUIRE(rt_engine_set_readiness(f.e, "a", RT_READY_LIMITED_LIVE, BASE, at(0)) == 0);
+    REQUIRE(rt_engine_set_readiness(f.e, "a", RT_READY_LIMITED_LIVE, BASE, at(0), record, &f) == 0);
     breach_run(&f, "a", RT_COND_P0_ALERT, 0, 150, 10, 1);
     advance(&f, 150);
     CHECK_EQ_INT(f.n, 0);
@@ -310,13 +312,24 @@ TEST(limited_live_bot_gets_no_decision_and_repromotion_restarts_window) {
     REQUIRE(rt_engine_cond_status(f.e, "a", RT_COND_P0_ALERT, at(150), &st) == 0);
     CHECK(st.window_open);
     CHECK_EQ_INT(st.demote_in_us, -1);
-    REQUIRE(rt_engine_set_readiness(f.e, "a", RT_READY_GENERAL_LIVE, BASE + S(150), at(150)) == 0);
+    REQUIRE(rt_engine_set_readiness(f.e, "a", RT_READY_GENERAL_LIVE, BASE + S(150), at(150), record, &f) == 0);
+    CHECK_EQ_INT(f.n, 0);
     breach_run(&f, "a", RT_COND_P0_ALERT, 160, 250, 10, 1);
     advance(&f, 249);
     CHECK_EQ_INT(f.n, 0);
     advance(&f, 250);
     REQUIRE(f.n == 1);
     CHECK_EQ_INT(f.got[0].window_start_us, BASE + S(150));
+    teardown(&f);
+}
+
+TEST(decision_due_before_a_readiness_change_is_reported) {
+    struct fixture f;
+    REQUIRE(setup(&f));
+    breach_run(&f, "a", RT_COND_P0_ALERT, 0, 90, 10, 1);
+    REQUIRE(rt_engine_set_readiness(f.e, "a", RT_READY_LIMITED_LIVE, BASE + S(120), at(120), record, &f) == 0);
+    REQUIRE(f.n == 1);
+    CHECK_EQ_INT(f.got[0].ts_us, BASE + S(100));
     teardown(&f);
 }
 
@@ -512,7 +525,7 @@ TEST(decode_refuses_malformed_records) {
     bad[1] = 9; /* readiness */
     CHECK_EQ_INT(rt_engine_decode_bot(f.e, "b", bad, (size_t)n), -EBADMSG);
     memcpy(bad, buf, (size_t)n);
-    bad[10] = 0xFF; /* flags of the first condition */
+    bad[18] = 0xFF; /* flags of the first condition */
     CHECK_EQ_INT(rt_engine_decode_bot(f.e, "b", bad, (size_t)n), -EBADMSG);
     CHECK_EQ_INT(rt_engine_decode_bot(f.e, "bad id", buf, (size_t)n), -EBADMSG);
     CHECK_EQ_INT(rt_engine_bot_count(f.e), 1); /* nothing half-restored */

@@ -1,0 +1,825 @@
+#include "feeds/alertmanager.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "common/rtime.h"
+#include "common/util.h"
+
+static void json_put(json_t **j) {
+    if (*j)
+        json_decref(*j);
+}
+
+_printf_(4, 5) static int fail(char *err, size_t errlen, int rc, const char *fmt, ...) {
+    if (err && errlen > 0) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return rc;
+}
+
+int rt_am_http_status(int rc) {
+    switch (rc) {
+    case 0: return 200;
+    case RT_AM_EBADREQ: return 400;
+    case RT_AM_ETOOLARGE: return 413;
+    case RT_AM_EUNUSABLE: return 422;
+    default: return 500;
+    }
+}
+
+/* ---------------------------------------------------------------- matchers */
+
+static bool label_start_char(char c) { return isalpha((unsigned char)c) || c == '_' || c == ':'; }
+static bool label_char(char c) { return label_start_char(c) || isdigit((unsigned char)c); }
+
+bool rt_am_label_name_valid(const char *name) {
+    if (!name || !label_start_char(name[0]))
+        return false;
+    size_t n = 0;
+    for (; name[n]; n++)
+        if (!label_char(name[n]))
+            return false;
+    return n <= RT_AM_LABEL_NAME_MAX;
+}
+
+bool rt_am_fingerprint_valid(const char *s) {
+    if (!s)
+        return false;
+    size_t n = 0;
+    for (; s[n]; n++)
+        if (!isxdigit((unsigned char)s[n]))
+            return false;
+    return n >= 1 && n <= RT_AM_FINGERPRINT_MAX;
+}
+
+struct lexer {
+    const char *s;
+    size_t pos;
+    size_t idx; /* 1-based number of the matcher being read, for messages */
+    char *err;
+    size_t errlen;
+};
+
+static void skip_blanks(struct lexer *lx) {
+    while (isspace((unsigned char)lx->s[lx->pos]))
+        lx->pos++;
+}
+
+static int lex_name(struct lexer *lx, char name[RT_AM_LABEL_NAME_MAX + 1]) {
+    size_t start = lx->pos;
+    if (!label_start_char(lx->s[start]))
+        return fail(lx->err, lx->errlen, -EINVAL, "matcher %zu: expected a label name at offset %zu",
+                    lx->idx, start);
+    while (label_char(lx->s[lx->pos]))
+        lx->pos++;
+    size_t n = lx->pos - start;
+    if (n > RT_AM_LABEL_NAME_MAX)
+        return fail(lx->err, lx->errlen, -EINVAL, "matcher %zu: label name longer than %d bytes", lx->idx,
+                    RT_AM_LABEL_NAME_MAX);
+    memcpy(name, lx->s + start, n);
+    name[n] = '\0';
+    return 0;
+}
+
+static int lex_op(struct lexer *lx, const char *name, enum rt_am_match_op *op) {
+    const char *p = lx->s + lx->pos;
+    if (p[0] == '=' && p[1] == '~')
+        *op = RT_AM_MATCH_RE;
+    else if (p[0] == '!' && p[1] == '~')
+        *op = RT_AM_MATCH_NRE;
+    else if (p[0] == '!' && p[1] == '=')
+        *op = RT_AM_MATCH_NE;
+    else if (p[0] == '=')
+        *op = RT_AM_MATCH_EQ;
+    else
+        return fail(lx->err, lx->errlen, -EINVAL, "matcher %zu: expected =, !=, =~ or !~ after \"%s\"",
+                    lx->idx, name);
+    lx->pos += *op == RT_AM_MATCH_EQ ? 1 : 2;
+    return 0;
+}
+
+static int put_value_char(struct lexer *lx, char *value, size_t *n, char c) {
+    if (*n >= RT_AM_MATCHER_VALUE_MAX)
+        return fail(lx->err, lx->errlen, -EINVAL, "matcher %zu: value longer than %d bytes", lx->idx,
+                    RT_AM_MATCHER_VALUE_MAX);
+    value[(*n)++] = c;
+    return 0;
+}
+
+/* Quoted: \" \\ \n are escapes; any other backslash is kept, so a regex
+ * such as "a\.b" means what it says. */
+static int lex_quoted(struct lexer *lx, char *value, size_t *n) {
+    lx->pos++; /* opening quote */
+    for (;;) {
+        char c = lx->s[lx->pos];
+        if (c == '\0')
+            return fail(lx->err, lx->errlen, -EINVAL, "matcher %zu: unterminated quoted value", lx->idx);
+        lx->pos++;
+        if (c == '"')
+            return 0;
+        if (c == '\\') {
+            char e = lx->s[lx->pos];
+            if (e == '"' || e == '\\' || e == 'n') {
+                lx->pos++;
+                c = e == 'n' ? '\n' : e;
+            }
+        }
+        int r = put_value_char(lx, value, n, c);
+        if (r < 0)
+            return r;
+    }
+}
+
+static int lex_unquoted(struct lexer *lx, char *value, size_t *n) {
+    for (;;) {
+        char c = lx->s[lx->pos];
+        if (c == '\0' || c == ',' || c == '}' || isspace((unsigned char)c))
+            return 0;
+        if (c == '"' || c == '{')
+            return fail(lx->err, lx->errlen, -EINVAL, "matcher %zu: unexpected '%c' in an unquoted value",
+                        lx->idx, c);
+        int r = put_value_char(lx, value, n, c);
+        if (r < 0)
+            return r;
+        lx->pos++;
+    }
+}
+
+/* Index just past the bracket expression starting at v[i] == '[', or 0 if
+ * it is unterminated or holds a backslash. */
+static size_t skip_bracket(const char *v, size_t i, bool *backslash) {
+    size_t j = i + 1;
+    if (v[j] == '^')
+        j++;
+    if (v[j] == ']')
+        j++;
+    for (; v[j] && v[j] != ']'; j++) {
+        if (v[j] == '\\')
+            *backslash = true;
+        if (v[j] == '[' && (v[j + 1] == ':' || v[j + 1] == '=' || v[j + 1] == '.')) {
+            char kind = v[j + 1];
+            const char *close = NULL;
+            for (size_t k = j + 2; v[k] && v[k + 1]; k++)
+                if (v[k] == kind && v[k + 1] == ']') {
+                    close = v + k;
+                    break;
+                }
+            if (!close)
+                return 0;
+            j = (size_t)(close - v) + 1;
+        }
+    }
+    return v[j] == ']' ? j + 1 : 0;
+}
+
+/* POSIX ERE and Go's RE2 agree on the common subset; refuse what the two
+ * would read differently, and unbalanced parentheses (which would break the
+ * ^(...)$ anchoring). */
+static int check_regex(struct lexer *lx, const char *v) {
+    size_t depth = 0;
+    for (size_t i = 0; v[i];) {
+        char c = v[i];
+        if (c == '\\') {
+            char e = v[i + 1];
+            if (e == '\0')
+                return fail(lx->err, lx->errlen, -EINVAL, "matcher %zu: regex ends with a backslash", lx->idx);
+            if (isalnum((unsigned char)e))
+                return fail(lx->err, lx->errlen, -EINVAL,
+                            "matcher %zu: regex escape \\%c is not POSIX ERE (use a bracket expression such as [0-9])",
+                            lx->idx, e);
+            i += 2;
+            continue;
+        }
+        if (c == '[') {
+            bool backslash = false;
+            size_t j = skip_bracket(v, i, &backslash);
+            if (j == 0)
+                return fail(lx->err, lx->errlen, -EINVAL, "matcher %zu: regex has an unterminated [", lx->idx);
+            if (backslash)
+                return fail(lx->err, lx->errlen, -EINVAL,
+                            "matcher %zu: a backslash inside [...] is literal in POSIX ERE; leave it out", lx->idx);
+            i = j;
+            continue;
+        }
+        if (c == '(' && v[i + 1] == '?')
+            return fail(lx->err, lx->errlen, -EINVAL, "matcher %zu: regex (?...) groups and flags are not POSIX ERE",
+                        lx->idx);
+        if (c == '(')
+            depth++;
+        if (c == ')') {
+            if (depth == 0)
+                return fail(lx->err, lx->errlen, -EINVAL, "matcher %zu: regex has an unbalanced )", lx->idx);
+            depth--;
+        }
+        i++;
+    }
+    if (depth != 0)
+        return fail(lx->err, lx->errlen, -EINVAL, "matcher %zu: regex has an unbalanced (", lx->idx);
+    return 0;
+}
+
+static int compile_regex(struct lexer *lx, struct rt_am_matcher *m) {
+    int r = check_regex(lx, m->value);
+    if (r < 0)
+        return r;
+    char pattern[RT_AM_MATCHER_VALUE_MAX + 8];
+    snprintf(pattern, sizeof pattern, "^(%s)$", m->value);
+    int rc = regcomp(&m->re, pattern, REG_EXTENDED | REG_NOSUB);
+    if (rc == REG_ESPACE)
+        return fail(lx->err, lx->errlen, -ENOMEM, "matcher %zu: out of memory compiling the regex", lx->idx);
+    if (rc != 0) {
+        char why[96];
+        regerror(rc, &m->re, why, sizeof why);
+        return fail(lx->err, lx->errlen, -EINVAL, "matcher %zu: invalid regex: %s", lx->idx, why);
+    }
+    m->has_re = true;
+    return 0;
+}
+
+static int lex_matcher(struct lexer *lx, struct rt_am_matcher *m) {
+    int r = lex_name(lx, m->name);
+    if (r < 0)
+        return r;
+    skip_blanks(lx);
+    if ((r = lex_op(lx, m->name, &m->op)) < 0)
+        return r;
+    skip_blanks(lx);
+    size_t n = 0;
+    r = lx->s[lx->pos] == '"' ? lex_quoted(lx, m->value, &n) : lex_unquoted(lx, m->value, &n);
+    if (r < 0)
+        return r;
+    m->value[n] = '\0';
+    if (m->op == RT_AM_MATCH_RE || m->op == RT_AM_MATCH_NRE)
+        return compile_regex(lx, m);
+    return 0;
+}
+
+/* Reads matchers until the end of the list; leaves lx->pos at '}' or NUL. */
+static int lex_list(struct lexer *lx, struct rt_am_matchers *out) {
+    for (;;) {
+        skip_blanks(lx);
+        char c = lx->s[lx->pos];
+        if (c == '\0' || c == '}')
+            return 0; /* empty list or trailing comma */
+        if (out->n == RT_AM_MAX_MATCHERS)
+            return fail(lx->err, lx->errlen, -EINVAL, "more than %d matchers", RT_AM_MAX_MATCHERS);
+        lx->idx = out->n + 1;
+        struct rt_am_matcher *m = &out->m[out->n];
+        memset(m, 0, sizeof *m);
+        int r = lex_matcher(lx, m);
+        if (r < 0)
+            return r; /* a failed regcomp leaves nothing to free */
+        out->n++;
+        skip_blanks(lx);
+        c = lx->s[lx->pos];
+        if (c == ',') {
+            lx->pos++;
+            continue;
+        }
+        if (c == '\0' || c == '}')
+            return 0;
+        return fail(lx->err, lx->errlen, -EINVAL, "matcher %zu: expected ',' after the value at offset %zu",
+                    lx->idx, lx->pos);
+    }
+}
+
+int rt_am_matchers_parse(const char *text, struct rt_am_matchers *out, char *err, size_t errlen) {
+    out->n = 0;
+    if (!text)
+        return fail(err, errlen, -EINVAL, "empty matcher list");
+    if (strlen(text) > RT_AM_MATCHERS_TEXT_MAX)
+        return fail(err, errlen, -EINVAL, "matcher list longer than %d bytes", RT_AM_MATCHERS_TEXT_MAX);
+    struct lexer lx = {.s = text, .err = err, .errlen = errlen};
+    skip_blanks(&lx);
+    bool braced = text[lx.pos] == '{';
+    if (braced)
+        lx.pos++;
+    int r = lex_list(&lx, out);
+    if (r == 0 && braced && text[lx.pos] != '}')
+        r = fail(err, errlen, -EINVAL, "missing closing '}'");
+    if (r == 0 && !braced && text[lx.pos] == '}')
+        r = fail(err, errlen, -EINVAL, "unexpected '}' at offset %zu", lx.pos);
+    if (r == 0) {
+        if (braced)
+            lx.pos++;
+        skip_blanks(&lx);
+        if (text[lx.pos] != '\0')
+            r = fail(err, errlen, -EINVAL, "unexpected text after the matcher list at offset %zu", lx.pos);
+    }
+    if (r == 0 && out->n == 0)
+        r = fail(err, errlen, -EINVAL, "empty matcher list");
+    if (r < 0)
+        rt_am_matchers_free(out);
+    return r;
+}
+
+void rt_am_matchers_free(struct rt_am_matchers *m) {
+    if (!m)
+        return;
+    for (size_t i = 0; i < m->n; i++)
+        if (m->m[i].has_re) {
+            regfree(&m->m[i].re);
+            m->m[i].has_re = false;
+        }
+    m->n = 0;
+}
+
+bool rt_am_matcher_match(const struct rt_am_matcher *m, const char *value_or_null) {
+    const char *v = value_or_null ? value_or_null : "";
+    switch (m->op) {
+    case RT_AM_MATCH_EQ: return strcmp(v, m->value) == 0;
+    case RT_AM_MATCH_NE: return strcmp(v, m->value) != 0;
+    case RT_AM_MATCH_RE: return m->has_re && regexec(&m->re, v, 0, NULL, 0) == 0;
+    case RT_AM_MATCH_NRE: return m->has_re && regexec(&m->re, v, 0, NULL, 0) != 0;
+    }
+    return false;
+}
+
+bool rt_am_matchers_match(const struct rt_am_matchers *m, rt_am_label_fn get, void *userdata) {
+    if (!m)
+        return true;
+    for (size_t i = 0; i < m->n; i++)
+        if (!rt_am_matcher_match(&m->m[i], get(m->m[i].name, userdata)))
+            return false;
+    return true;
+}
+
+int rt_am_matcher_format(const struct rt_am_matcher *m, char *buf, size_t cap) {
+    static const char *const ops[] = {"=", "!=", "=~", "!~"};
+    size_t n = 0;
+    bool ok = true;
+#define PUT(ch) do { if (n + 1 < cap) buf[n] = (ch); else ok = false; n++; } while (0)
+    for (const char *p = m->name; *p; p++)
+        PUT(*p);
+    for (const char *p = ops[m->op]; *p; p++)
+        PUT(*p);
+    PUT('"');
+    for (const char *p = m->value; *p; p++) {
+        if (*p == '"' || *p == '\\' || *p == '\n')
+            PUT('\\');
+        PUT(*p == '\n' ? 'n' : *p);
+    }
+    PUT('"');
+#undef PUT
+    if (!ok || cap == 0)
+        return -ENOBUFS;
+    buf[n] = '\0';
+    return (int)n;
+}
+
+/* ------------------------------------------------------------ JSON helpers */
+
+static const char *type_name(const json_t *v) {
+    switch (json_typeof(v)) {
+    case JSON_OBJECT: return "an object";
+    case JSON_ARRAY: return "an array";
+    case JSON_STRING: return "a string";
+    case JSON_INTEGER: return "an integer";
+    case JSON_REAL: return "a number";
+    case JSON_TRUE: return "true";
+    case JSON_FALSE: return "false";
+    case JSON_NULL: return "null";
+    }
+    return "?";
+}
+
+/* Copy at most cap-1 bytes without splitting a UTF-8 sequence. */
+static void copy_cut(char *dst, size_t cap, const char *src) {
+    size_t n = strlen(src);
+    if (n >= cap) {
+        n = cap - 1;
+        while (n > 0 && ((unsigned char)src[n] & 0xC0) == 0x80)
+            n--;
+    }
+    memcpy(dst, src, n);
+    dst[n] = '\0';
+}
+
+/* Where an error is: "alerts[3]" or "[3]" plus a field. */
+struct at {
+    const char *prefix;
+    char *err;
+    size_t errlen;
+};
+
+static int bad_type(const struct at *at, const char *field, const char *want, const json_t *v) {
+    return fail(at->err, at->errlen, RT_AM_EBADREQ, "%s%s: expected %s, got %s", at->prefix, field, want,
+                type_name(v));
+}
+
+static int get_string(const struct at *at, json_t *obj, const char *field, bool required, const char **out) {
+    json_t *v = json_object_get(obj, field);
+    *out = NULL;
+    if (!v) {
+        if (required)
+            return fail(at->err, at->errlen, RT_AM_EBADREQ, "%s%s: missing", at->prefix, field);
+        return 0;
+    }
+    if (!json_is_string(v))
+        return bad_type(at, field, "a string", v);
+    *out = json_string_value(v);
+    return 0;
+}
+
+/* An object whose values are all strings (labels, annotations). */
+static int check_string_map(const struct at *at, json_t *obj, const char *field, bool required, json_t **out) {
+    json_t *v = json_object_get(obj, field);
+    if (out)
+        *out = v;
+    if (!v) {
+        if (required)
+            return fail(at->err, at->errlen, RT_AM_EBADREQ, "%s%s: missing", at->prefix, field);
+        return 0;
+    }
+    if (!json_is_object(v))
+        return bad_type(at, field, "an object", v);
+    const char *key;
+    json_t *val;
+    json_object_foreach(v, key, val) {
+        if (!json_is_string(val))
+            return fail(at->err, at->errlen, RT_AM_EBADREQ, "%s%s.%.64s: expected a string, got %s", at->prefix,
+                        field, key, type_name(val));
+    }
+    return 0;
+}
+
+static int64_t go_zero_time_us(void) {
+    return rt_days_from_civil(1, 1, 1) * 86400 * RT_USEC_PER_SEC;
+}
+
+/* Parses an RFC 3339 field; *has is false for Go's zero time. */
+static int get_time(const struct at *at, json_t *obj, const char *field, bool required, bool *has, int64_t *us) {
+    const char *s;
+    int r = get_string(at, obj, field, required, &s);
+    *has = false;
+    *us = 0;
+    if (r < 0 || !s)
+        return r;
+    if (rt_time_parse(s, us) < 0)
+        return fail(at->err, at->errlen, RT_AM_EBADREQ, "%s%s: not an RFC 3339 time", at->prefix, field);
+    *has = *us != go_zero_time_us();
+    return 0;
+}
+
+static int get_fingerprint(const struct at *at, json_t *obj, char out[RT_AM_FINGERPRINT_MAX + 1]) {
+    const char *s;
+    int r = get_string(at, obj, "fingerprint", true, &s);
+    if (r < 0)
+        return r;
+    if (!rt_am_fingerprint_valid(s))
+        return fail(at->err, at->errlen, RT_AM_EBADREQ, "%sfingerprint: expected 1 to %d hex digits", at->prefix,
+                    RT_AM_FINGERPRINT_MAX);
+    size_t i = 0;
+    for (; s[i]; i++)
+        out[i] = (char)tolower((unsigned char)s[i]);
+    out[i] = '\0';
+    return 0;
+}
+
+static int check_string_array(const struct at *at, json_t *obj, const char *field, bool required, size_t *n) {
+    json_t *v = json_object_get(obj, field);
+    *n = 0;
+    if (!v) {
+        if (required)
+            return fail(at->err, at->errlen, RT_AM_EBADREQ, "%s%s: missing", at->prefix, field);
+        return 0;
+    }
+    if (!json_is_array(v))
+        return bad_type(at, field, "an array", v);
+    size_t i;
+    json_t *e;
+    json_array_foreach(v, i, e) {
+        if (!json_is_string(e))
+            return fail(at->err, at->errlen, RT_AM_EBADREQ, "%s%s[%zu]: expected a string, got %s", at->prefix,
+                        field, i, type_name(e));
+    }
+    *n = json_array_size(v);
+    return 0;
+}
+
+static const char *label_of(const char *name, void *userdata) {
+    return json_string_value(json_object_get((json_t *)userdata, name));
+}
+
+/* Decides whether an alert with these labels is usable; fills bot and
+ * alertname. Returns true, or false with *why set. */
+static bool classify(const struct rt_am_config *cfg, json_t *labels, struct rt_am_alert *a, enum rt_am_ignore *why) {
+    if (!rt_am_matchers_match(cfg->p0, label_of, labels)) {
+        *why = RT_AM_IGN_NOT_P0;
+        return false;
+    }
+    const char *bot = cfg->bot_label ? label_of(cfg->bot_label, labels) : NULL;
+    if (!bot || !*bot) {
+        *why = RT_AM_IGN_NO_BOT;
+        return false;
+    }
+    if (!rt_bot_id_valid(bot)) {
+        *why = RT_AM_IGN_BAD_BOT;
+        return false;
+    }
+    rt_strlcpy(a->bot, bot, sizeof a->bot);
+    const char *name = label_of("alertname", labels);
+    copy_cut(a->alertname, sizeof a->alertname, name ? name : "");
+    return true;
+}
+
+static int list_push(struct rt_am_alert_list *l, size_t *cap, const struct rt_am_alert *a) {
+    if (l->n_alerts == *cap) {
+        size_t ncap = *cap ? *cap * 2 : 16;
+        struct rt_am_alert *na = realloc(l->alerts, ncap * sizeof *na);
+        if (!na)
+            return -ENOMEM;
+        l->alerts = na;
+        *cap = ncap;
+    }
+    l->alerts[l->n_alerts++] = *a;
+    return 0;
+}
+
+/* Keeps a usable alert, counts an ignored one. */
+static int keep_or_count(const struct rt_am_config *cfg, json_t *labels, struct rt_am_alert *a,
+                         struct rt_am_alert_list *l, size_t *cap) {
+    enum rt_am_ignore why;
+    if (classify(cfg, labels, a, &why))
+        return list_push(l, cap, a);
+    l->ignored[why]++;
+    l->n_ignored++;
+    return 0;
+}
+
+static json_t *load(const char *body, size_t len, char *err, size_t errlen, int *rc) {
+    if (len > RT_AM_MAX_BODY) {
+        *rc = fail(err, errlen, RT_AM_ETOOLARGE, "body larger than %u bytes", RT_AM_MAX_BODY);
+        return NULL;
+    }
+    json_error_t jerr;
+    json_t *root = json_loadb(body ? body : "", len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!root)
+        *rc = fail(err, errlen, RT_AM_EBADREQ, "invalid JSON at line %d column %d: %s", jerr.line, jerr.column,
+                   jerr.text);
+    return root;
+}
+
+/* ----------------------------------------------------------------- webhook */
+
+static int parse_webhook_alert(const struct at *at, json_t *o, struct rt_am_alert *a, json_t **labels) {
+    memset(a, 0, sizeof *a);
+    const char *status;
+    int r = get_string(at, o, "status", true, &status);
+    if (r < 0)
+        return r;
+    if (strcmp(status, "firing") != 0 && strcmp(status, "resolved") != 0)
+        return fail(at->err, at->errlen, RT_AM_EBADREQ, "%sstatus: expected \"firing\" or \"resolved\"", at->prefix);
+    a->firing = status[0] == 'f';
+    const char *url;
+    bool has_start;
+    if ((r = check_string_map(at, o, "labels", true, labels)) < 0 ||
+        (r = check_string_map(at, o, "annotations", false, NULL)) < 0 ||
+        (r = get_time(at, o, "startsAt", true, &has_start, &a->starts_at_us)) < 0 ||
+        (r = get_time(at, o, "endsAt", true, &a->has_ends_at, &a->ends_at_us)) < 0 ||
+        (r = get_string(at, o, "generatorURL", false, &url)) < 0 ||
+        (r = get_fingerprint(at, o, a->fingerprint)) < 0)
+        return r;
+    if (!has_start)
+        return fail(at->err, at->errlen, RT_AM_EBADREQ, "%sstartsAt: zero time", at->prefix);
+    if (!a->firing && !a->has_ends_at)
+        return fail(at->err, at->errlen, RT_AM_EBADREQ, "%sendsAt: resolved alert without an end time", at->prefix);
+    return 0;
+}
+
+static int parse_webhook_top(const struct at *at, json_t *root, struct rt_am_webhook *out) {
+    const char *version, *status, *receiver, *group_key, *url;
+    int r = get_string(at, root, "version", true, &version);
+    if (r < 0)
+        return r;
+    if (strcmp(version, "4") != 0)
+        return fail(at->err, at->errlen, RT_AM_EBADREQ, "version: unsupported \"%.16s\" (this receiver reads \"4\")",
+                    version);
+    out->version = 4;
+    if ((r = get_string(at, root, "status", true, &status)) < 0)
+        return r;
+    if (strcmp(status, "firing") != 0 && strcmp(status, "resolved") != 0)
+        return fail(at->err, at->errlen, RT_AM_EBADREQ, "status: expected \"firing\" or \"resolved\"");
+    out->firing = status[0] == 'f';
+    if ((r = get_string(at, root, "receiver", false, &receiver)) < 0 ||
+        (r = get_string(at, root, "groupKey", false, &group_key)) < 0 ||
+        (r = get_string(at, root, "externalURL", false, &url)) < 0 ||
+        (r = check_string_map(at, root, "groupLabels", false, NULL)) < 0 ||
+        (r = check_string_map(at, root, "commonLabels", false, NULL)) < 0 ||
+        (r = check_string_map(at, root, "commonAnnotations", false, NULL)) < 0)
+        return r;
+    copy_cut(out->receiver, sizeof out->receiver, receiver ? receiver : "");
+    copy_cut(out->group_key, sizeof out->group_key, group_key ? group_key : "");
+    json_t *t = json_object_get(root, "truncatedAlerts");
+    if (t && !json_is_integer(t))
+        return bad_type(at, "truncatedAlerts", "an integer", t);
+    if (t && json_integer_value(t) < 0)
+        return fail(at->err, at->errlen, RT_AM_EBADREQ, "truncatedAlerts: negative");
+    out->truncated_alerts = t ? json_integer_value(t) : 0;
+    return 0;
+}
+
+static int unusable(const struct rt_am_alert_list *l, const char *bot_label, char *err, size_t errlen) {
+    if (l->n_received == 0)
+        return fail(err, errlen, RT_AM_EUNUSABLE, "no usable alert: the payload has no alerts");
+    return fail(err, errlen, RT_AM_EUNUSABLE,
+                "no usable alert: %zu received, %zu not P0, %zu without a \"%.64s\" label, %zu with an invalid bot id",
+                l->n_received, l->ignored[RT_AM_IGN_NOT_P0], l->ignored[RT_AM_IGN_NO_BOT],
+                bot_label ? bot_label : "", l->ignored[RT_AM_IGN_BAD_BOT]);
+}
+
+static int webhook_parse(const char *body, size_t len, const struct rt_am_config *cfg, struct rt_am_webhook *out,
+                         char *err, size_t errlen) {
+    int r = 0;
+    _cleanup_(json_put) json_t *root = load(body, len, err, errlen, &r);
+    if (!root)
+        return r;
+    struct at top = {.prefix = "", .err = err, .errlen = errlen};
+    if (!json_is_object(root))
+        return fail(err, errlen, RT_AM_EBADREQ, "payload: expected an object, got %s", type_name(root));
+    if ((r = parse_webhook_top(&top, root, out)) < 0)
+        return r;
+    json_t *alerts = json_object_get(root, "alerts");
+    if (!alerts)
+        return fail(err, errlen, RT_AM_EBADREQ, "alerts: missing");
+    if (!json_is_array(alerts))
+        return bad_type(&top, "alerts", "an array", alerts);
+    if (json_array_size(alerts) > RT_AM_MAX_ALERTS)
+        return fail(err, errlen, RT_AM_EBADREQ, "alerts: more than %d alerts", RT_AM_MAX_ALERTS);
+    size_t i, cap = 0;
+    json_t *o;
+    json_array_foreach(alerts, i, o) {
+        char prefix[32];
+        snprintf(prefix, sizeof prefix, "alerts[%zu]", i);
+        char dotted[34];
+        snprintf(dotted, sizeof dotted, "%s.", prefix);
+        struct at at = {.prefix = dotted, .err = err, .errlen = errlen};
+        if (!json_is_object(o))
+            return fail(err, errlen, RT_AM_EBADREQ, "%s: expected an object, got %s", prefix, type_name(o));
+        struct rt_am_alert a;
+        json_t *labels;
+        if ((r = parse_webhook_alert(&at, o, &a, &labels)) < 0)
+            return r;
+        out->list.n_received++;
+        if ((r = keep_or_count(cfg, labels, &a, &out->list, &cap)) < 0)
+            return fail(err, errlen, r, "out of memory");
+    }
+    if (out->list.n_alerts == 0)
+        return unusable(&out->list, cfg->bot_label, err, errlen);
+    return 0;
+}
+
+void rt_am_webhook_free(struct rt_am_webhook *w) {
+    if (w)
+        rt_am_alert_list_free(&w->list);
+}
+
+void rt_am_alert_list_free(struct rt_am_alert_list *l) {
+    if (!l)
+        return;
+    free(l->alerts);
+    l->alerts = NULL;
+    l->n_alerts = 0;
+}
+
+/* --------------------------------------------------------- /api/v2/alerts */
+
+static int parse_api_status(const struct at *at, json_t *o, struct rt_am_alert *a) {
+    json_t *st = json_object_get(o, "status");
+    if (!st)
+        return fail(at->err, at->errlen, RT_AM_EBADREQ, "%sstatus: missing", at->prefix);
+    if (!json_is_object(st))
+        return bad_type(at, "status", "an object", st);
+    char sub[48];
+    snprintf(sub, sizeof sub, "%sstatus.", at->prefix);
+    struct at sat = {.prefix = sub, .err = at->err, .errlen = at->errlen};
+    const char *state;
+    int r = get_string(&sat, st, "state", true, &state);
+    if (r < 0)
+        return r;
+    if (strcmp(state, "active") == 0)
+        a->state = RT_AM_STATE_ACTIVE;
+    else if (strcmp(state, "suppressed") == 0)
+        a->state = RT_AM_STATE_SUPPRESSED;
+    else if (strcmp(state, "unprocessed") == 0)
+        a->state = RT_AM_STATE_UNPROCESSED;
+    else
+        return fail(at->err, at->errlen, RT_AM_EBADREQ, "%sstate: expected active, suppressed or unprocessed", sub);
+    size_t n_silenced, n_inhibited;
+    if ((r = check_string_array(&sat, st, "silencedBy", true, &n_silenced)) < 0 ||
+        (r = check_string_array(&sat, st, "inhibitedBy", true, &n_inhibited)) < 0)
+        return r;
+    a->silenced = n_silenced > 0;
+    a->inhibited = n_inhibited > 0;
+    return 0;
+}
+
+static int parse_api_alert(const struct at *at, json_t *o, struct rt_am_alert *a, json_t **labels) {
+    memset(a, 0, sizeof *a);
+    a->firing = true;
+    const char *url;
+    bool has_start;
+    int r;
+    if ((r = check_string_map(at, o, "labels", true, labels)) < 0 ||
+        (r = check_string_map(at, o, "annotations", false, NULL)) < 0 ||
+        (r = get_time(at, o, "startsAt", true, &has_start, &a->starts_at_us)) < 0 ||
+        (r = get_time(at, o, "endsAt", true, &a->has_ends_at, &a->ends_at_us)) < 0 ||
+        (r = get_time(at, o, "updatedAt", false, &a->has_updated_at, &a->updated_at_us)) < 0 ||
+        (r = get_string(at, o, "generatorURL", false, &url)) < 0 ||
+        (r = get_fingerprint(at, o, a->fingerprint)) < 0 || (r = parse_api_status(at, o, a)) < 0)
+        return r;
+    json_t *recv = json_object_get(o, "receivers");
+    if (recv && !json_is_array(recv))
+        return bad_type(at, "receivers", "an array", recv);
+    if (!has_start)
+        return fail(at->err, at->errlen, RT_AM_EBADREQ, "%sstartsAt: zero time", at->prefix);
+    return 0;
+}
+
+static int alerts_parse(const char *body, size_t len, const struct rt_am_config *cfg, struct rt_am_alert_list *out,
+                        char *err, size_t errlen) {
+    int r = 0;
+    _cleanup_(json_put) json_t *root = load(body, len, err, errlen, &r);
+    if (!root)
+        return r;
+    if (!json_is_array(root))
+        return fail(err, errlen, RT_AM_EBADREQ, "response: expected an array, got %s", type_name(root));
+    if (json_array_size(root) > RT_AM_API_MAX_ALERTS)
+        return fail(err, errlen, RT_AM_EBADREQ, "response: more than %d alerts", RT_AM_API_MAX_ALERTS);
+    size_t i, cap = 0;
+    json_t *o;
+    json_array_foreach(root, i, o) {
+        char prefix[32];
+        snprintf(prefix, sizeof prefix, "[%zu].", i);
+        struct at at = {.prefix = prefix, .err = err, .errlen = errlen};
+        if (!json_is_object(o))
+            return fail(err, errlen, RT_AM_EBADREQ, "[%zu]: expected an object, got %s", i, type_name(o));
+        struct rt_am_alert a;
+        json_t *labels;
+        if ((r = parse_api_alert(&at, o, &a, &labels)) < 0)
+            return r;
+        out->n_received++;
+        if ((r = keep_or_count(cfg, labels, &a, out, &cap)) < 0)
+            return fail(err, errlen, r, "out of memory");
+    }
+    return 0;
+}
+
+/* Messages quote input (keys, versions, jansson's "near '...'"), possibly cut
+ * inside a UTF-8 sequence; keep them printable ASCII so that any JSON encoder
+ * accepts them in an error body. */
+static void ascii_only(char *err, size_t errlen) {
+    for (size_t i = 0; err && i < errlen && err[i]; i++)
+        if ((unsigned char)err[i] < 0x20 || (unsigned char)err[i] >= 0x7f)
+            err[i] = '?';
+}
+
+int rt_am_webhook_parse(const char *body, size_t len, const struct rt_am_config *cfg, struct rt_am_webhook *out,
+                        char *err, size_t errlen) {
+    memset(out, 0, sizeof *out);
+    if (err && errlen)
+        err[0] = '\0';
+    int r = webhook_parse(body, len, cfg, out, err, errlen);
+    ascii_only(err, errlen);
+    return r;
+}
+
+int rt_am_alerts_parse(const char *body, size_t len, const struct rt_am_config *cfg, struct rt_am_alert_list *out,
+                       char *err, size_t errlen) {
+    memset(out, 0, sizeof *out);
+    if (err && errlen)
+        err[0] = '\0';
+    int r = alerts_parse(body, len, cfg, out, err, errlen);
+    ascii_only(err, errlen);
+    return r;
+}
+
+/* ------------------------------------------------------------------- names */
+
+const char *rt_am_ignore_name(enum rt_am_ignore r) {
+    switch (r) {
+    case RT_AM_IGN_NOT_P0: return "not_p0";
+    case RT_AM_IGN_NO_BOT: return "no_bot";
+    case RT_AM_IGN_BAD_BOT: return "bad_bot";
+    case RT_AM_IGN_COUNT: break;
+    }
+    return "?";
+}
+
+const char *rt_am_state_name(enum rt_am_state s) {
+    switch (s) {
+    case RT_AM_STATE_NONE: return "none";
+    case RT_AM_STATE_ACTIVE: return "active";
+    case RT_AM_STATE_SUPPRESSED: return "suppressed";
+    case RT_AM_STATE_UNPROCESSED: return "unprocessed";
+    }
+    return "?";
+}

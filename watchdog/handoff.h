@@ -1,0 +1,55 @@
+/* Hand-off of demotion decisions to the enforcer over its Unix socket.
+ * Every decision is first made durable in the "pending" journal in the state
+ * directory, then sent; it stays pending (and is re-sent after reconnects
+ * and restarts, with backoff) until the enforcer acknowledges it. Request ids
+ * are derived from (bot, condition, window start), so a decision re-made
+ * after a crash has the same id and the enforcer records it once. */
+#ifndef RATCHET_HANDOFF_H
+#define RATCHET_HANDOFF_H
+
+#include <event2/event.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "common/journal.h"
+#include "common/proto.h"
+#include "policy/engine.h"
+
+struct rt_handoff_options {
+    const char *socket_path;
+    const char *state_dir;
+    int64_t heartbeat_us;     /* default 30 s */
+    int64_t retry_min_us;     /* reconnect backoff, default 500 ms */
+    int64_t retry_max_us;     /* default 60 s */
+    int64_t refused_retry_us; /* re-send a refused request after this, default 1 h */
+    const struct rt_journal_ops *ops; /* NULL: real I/O */
+};
+
+struct rt_handoff_stats {
+    uint64_t pending, submitted, acked, duplicates, already_limited, refused;
+    uint64_t connects, connect_failures, protocol_errors;
+    bool connected;
+    int64_t last_ack_us; /* wall clock, 0 if none */
+};
+
+struct rt_handoff;
+
+int rt_handoff_open(struct event_base *base, const struct rt_handoff_options *opt,
+                    struct rt_handoff **out, struct rt_journal_load_report *report);
+/* Makes the decision durable (journal commit) and queues it for sending.
+ * Returns 0, 1 if an identical request was already pending, or -EIO when the
+ * store failed (the caller must not report the decision as handed off). */
+int rt_handoff_submit(struct rt_handoff *h, const struct rt_decision *d, const char *summary);
+void rt_handoff_get_stats(const struct rt_handoff *h, struct rt_handoff_stats *out);
+/* Calls fn for each pending request (for status). */
+void rt_handoff_foreach_pending(const struct rt_handoff *h,
+                                void (*fn)(const struct rt_msg_demote *d, bool refused,
+                                           const char *refusal, void *ud),
+                                void *ud);
+void rt_handoff_close(struct rt_handoff *h);
+
+/* Deterministic request id of a decision (exposed for tests and the enforcer). */
+void rt_handoff_request_id(const char *bot, enum rt_cond cond, int64_t window_start_us,
+                           uint8_t out[RT_PROTO_REQUEST_ID]);
+
+#endif

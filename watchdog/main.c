@@ -1,0 +1,242 @@
+/* ratchet-watchdog: receives Alertmanager webhooks, polls the evidence
+ * sources, tracks every bot's windows and hands demotions to the enforcer.
+ * One libevent loop, no threads. See ratchet-watchdog(8). */
+#include <errno.h>
+#include <event2/event.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <systemd/sd-daemon.h>
+
+#include "common/jsoncheck.h"
+#include "common/log.h"
+#include "common/rtime.h"
+#include "common/util.h"
+#include "watchdog/api.h"
+#include "watchdog/config.h"
+#include "watchdog/core.h"
+#include "watchdog/sources.h"
+
+struct daemon {
+    struct event_base *base;
+    struct rt_wd_config *cfg;
+    struct rt_policy *policy;
+    struct wd_core core;
+    bool core_open;
+    struct wd_sources *sources;
+    struct rt_httpd *httpd;
+    struct wd_api api;
+    struct event *tick, *sigterm, *sigint;
+    uint64_t watchdog_usec;
+    int exit_status;
+};
+
+static void usage(FILE *f) {
+    fprintf(f, "usage: ratchet-watchdog --config FILE [--check-config] [--log-level LEVEL]\n"
+               "       ratchet-watchdog --version\n");
+}
+
+static int load_policy(struct daemon *d) {
+    struct rt_policy_errors errs = {0};
+    int r = d->cfg->policy_file ? rt_policy_load_file(d->cfg->policy_file, &d->policy, &errs)
+                                : rt_policy_default(&d->policy);
+    if (r < 0)
+        rt_jcheck_print_errors(stderr, d->cfg->policy_file ? d->cfg->policy_file : "(default policy)", &errs, r);
+    return r;
+}
+
+static int check_matcher(const struct rt_wd_config *cfg) {
+    if (!cfg->alertmanager.enabled)
+        return 0;
+    struct rt_am_matchers m;
+    char err[256];
+    int r = rt_am_matchers_parse(cfg->alertmanager.p0_matcher, &m, err, sizeof(err));
+    if (r < 0) {
+        fprintf(stderr, "alertmanager.p0_matcher: %s\n", err);
+        return r;
+    }
+    rt_am_matchers_free(&m);
+    return 0;
+}
+
+static void set_status(struct daemon *d) {
+    struct rt_handoff_stats hs;
+    rt_handoff_get_stats(d->core.handoff, &hs);
+    sd_notifyf(0, "STATUS=%zu bots, %llu decisions, %llu pending, enforcer %s", rt_engine_bot_count(d->core.engine),
+               (unsigned long long)d->core.decisions, (unsigned long long)hs.pending,
+               hs.connected ? "connected" : "disconnected");
+}
+
+/* Once a second: advance windows, persist, tell systemd we are alive. The
+ * keep-alive comes from the loop itself, so a hung loop gets killed. */
+static void on_tick(evutil_socket_t fd, short what, void *ud) {
+    struct daemon *d = ud;
+    (void)fd;
+    (void)what;
+    if (wd_core_tick(&d->core, wd_now()) < 0 || d->core.failed) {
+        rt_log(LOG_CRIT, RT_MSGID_STATE_STORE_ERROR, NULL, NULL,
+               "the state store failed; exiting so that systemd restarts the watchdog from durable state");
+        d->exit_status = 1;
+        event_base_loopbreak(d->base);
+        return;
+    }
+    if (d->watchdog_usec)
+        sd_notify(0, "WATCHDOG=1");
+    set_status(d);
+}
+
+static void on_signal(evutil_socket_t sig, short what, void *ud) {
+    struct daemon *d = ud;
+    (void)what;
+    rt_log(LOG_INFO, NULL, NULL, NULL, "signal %d: stopping", (int)sig);
+    sd_notify(0, "STOPPING=1");
+    event_base_loopexit(d->base, NULL);
+}
+
+static int start_http(struct daemon *d, char *err, size_t errlen) {
+    struct rt_httpd_listener ls[RT_WD_LISTEN_MAX];
+    for (size_t i = 0; i < d->cfg->n_listen; i++) {
+        const struct rt_wd_listen *l = &d->cfg->listen[i];
+        ls[i] = (struct rt_httpd_listener){.addr = l->address, .port = l->port,
+                                           .tls_cert_file = l->has_tls ? l->tls.cert_file : NULL,
+                                           .tls_key_file = l->has_tls ? l->tls.key_file : NULL,
+                                           .tls_client_ca_file = l->has_tls ? l->tls.client_ca_file : NULL};
+    }
+    char secret[RT_FETCH_SECRET_MAX + 1] = "";
+    const struct rt_wd_auth *a = &d->cfg->auth;
+    if (a->kind != RT_WD_AUTH_NONE) {
+        bool loose = false;
+        const char *file = a->kind == RT_WD_AUTH_BEARER ? a->bearer_token_file : a->password_file;
+        int n = rt_wd_config_read_secret(file, secret, sizeof(secret), &loose);
+        if (n < 0) {
+            snprintf(err, errlen, "auth: %s: %s", file, strerror(-n));
+            return n;
+        }
+        if (loose)
+            rt_log(LOG_WARNING, NULL, NULL, NULL, "%s is readable by group or others", file);
+    }
+    struct rt_httpd_options o = {.listeners = ls, .n_listeners = d->cfg->n_listen,
+                                 .max_body_bytes = d->cfg->max_body_bytes,
+                                 .auth = a->kind == RT_WD_AUTH_BEARER  ? RT_HTTPD_AUTH_BEARER
+                                         : a->kind == RT_WD_AUTH_BASIC ? RT_HTTPD_AUTH_BASIC
+                                                                       : RT_HTTPD_AUTH_NONE,
+                                 .bearer_token = secret, .basic_user = a->username, .basic_password = secret,
+                                 .errbuf = err, .errbuf_size = errlen};
+    d->httpd = rt_httpd_new(d->base, &o);
+    explicit_bzero(secret, sizeof(secret));
+    if (!d->httpd)
+        return -errno;
+    d->api = (struct wd_api){.core = &d->core, .sources = d->sources, .httpd = d->httpd, .started_us = wd_now().wall_us};
+    return wd_api_register(&d->api);
+}
+
+static int start(struct daemon *d) {
+    char err[1024] = "";
+    struct wd_core_options co = {.state_dir = d->cfg->state_dir, .enforcer_socket = d->cfg->enforcer_socket,
+                                 .evlog_max_bytes = d->cfg->evidence_log.max_bytes,
+                                 .evlog_keep = d->cfg->evidence_log.keep};
+    int r = wd_core_open(&d->core, d->base, d->policy, &co, err, sizeof(err));
+    d->core_open = r == 0 || d->core.engine;
+    if (r == 0)
+        r = wd_sources_new(d->base, d->cfg, &d->core, &d->sources, err, sizeof(err));
+    if (r == 0)
+        r = wd_sources_start(d->sources, err, sizeof(err)); /* the registry, before READY */
+    if (r == 0)
+        r = start_http(d, err, sizeof(err));
+    if (r < 0) {
+        rt_log(LOG_ERR, NULL, NULL, NULL, "cannot start: %s", err[0] ? err : strerror(-r));
+        return r;
+    }
+    d->tick = event_new(d->base, -1, EV_PERSIST, on_tick, d);
+    d->sigterm = evsignal_new(d->base, SIGTERM, on_signal, d);
+    d->sigint = evsignal_new(d->base, SIGINT, on_signal, d);
+    struct timeval one = {1, 0};
+    if (!d->tick || !d->sigterm || !d->sigint || event_add(d->tick, &one) < 0 || event_add(d->sigterm, NULL) < 0 ||
+        event_add(d->sigint, NULL) < 0)
+        return -ENOMEM;
+    if (sd_watchdog_enabled(0, &d->watchdog_usec) <= 0)
+        d->watchdog_usec = 0;
+    if (d->watchdog_usec && d->watchdog_usec < 2 * RT_USEC_PER_SEC)
+        rt_log(LOG_WARNING, NULL, NULL, NULL, "WatchdogSec below 2 s: the 1 s keep-alive may be too slow");
+    rt_log(LOG_NOTICE, RT_MSGID_READY, NULL, NULL, "ready: %zu bots restored, listening on %zu address%s",
+           rt_engine_bot_count(d->core.engine), d->cfg->n_listen, d->cfg->n_listen == 1 ? "" : "es");
+    sd_notify(0, "READY=1");
+    set_status(d);
+    return 0;
+}
+
+static void stop(struct daemon *d) {
+    rt_httpd_free(d->httpd);
+    wd_sources_free(d->sources);
+    if (d->core_open)
+        wd_core_close(&d->core);
+    if (d->tick)
+        event_free(d->tick);
+    if (d->sigterm)
+        event_free(d->sigterm);
+    if (d->sigint)
+        event_free(d->sigint);
+    if (d->base)
+        event_base_free(d->base);
+    rt_policy_free(d->policy);
+    rt_wd_config_free(d->cfg);
+}
+
+int main(int argc, char **argv) {
+    static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
+                                         {"check-config", no_argument, NULL, 'k'},
+                                         {"log-level", required_argument, NULL, 'l'},
+                                         {"version", no_argument, NULL, 'V'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    const char *config = NULL;
+    bool check_only = false;
+    int level = LOG_INFO, c;
+    while ((c = getopt_long(argc, argv, "c:", opts, NULL)) != -1) {
+        switch (c) {
+        case 'c': config = optarg; break;
+        case 'k': check_only = true; break;
+        case 'l':
+            if (rt_log_level_from_name(optarg, &level) < 0) {
+                fprintf(stderr, "ratchet-watchdog: unknown log level \"%s\"\n", optarg);
+                return 2;
+            }
+            break;
+        case 'V': printf("ratchet-watchdog %s\n", RATCHET_VERSION); return 0;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return 2;
+        }
+    }
+    if (!config || optind != argc) {
+        usage(stderr);
+        return 2;
+    }
+    rt_log_init("ratchet-watchdog", level);
+    struct daemon d = {0};
+    struct rt_policy_errors errs = {0};
+    int r = rt_wd_config_load(config, &d.cfg, &errs);
+    if (r < 0) {
+        rt_jcheck_print_errors(stderr, config, &errs, r);
+        return 1;
+    }
+    if (load_policy(&d) < 0 || check_matcher(d.cfg) < 0) {
+        stop(&d);
+        return 1;
+    }
+    if (check_only) {
+        printf("%s: ok\n", config);
+        stop(&d);
+        return 0;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    d.base = event_base_new();
+    if (!d.base || start(&d) < 0) {
+        stop(&d);
+        return 1;
+    }
+    event_base_dispatch(d.base);
+    stop(&d);
+    return d.exit_status;
+}
