@@ -7,5 +7,6 @@ int cmd_policy_main(int argc, char **argv);
 int cmd_replay_main(int argc, char **argv);
 int cmd_cvss_main(int argc, char **argv);
 int cmd_reasons_main(int argc, char **argv);
+int cmd_status_main(int argc, char **argv);
 
 #endif

@@ -13,6 +13,7 @@ struct command {
 };
 
 static const struct command commands[] = {
+    {"status", cmd_status_main, "[--url URL] [--bot ID] [--json]: bots, windows and time to demotion"},
     {"policy", cmd_policy_main, "check FILE | show: validate a policy file, print the default"},
     {"replay", cmd_replay_main, "[--policy F] [--against OLD] [--json] EVIDENCE: re-run history"},
     {"cvss", cmd_cvss_main, "VECTOR...: CVSS v3.0/v3.1 base scores"},

@@ -819,6 +819,50 @@ TEST(body_header_and_type_limits) {
     server_stop(&s);
 }
 
+/* ---- the rest of a rejected body is drained, not reset ---- */
+
+struct drain_run {
+    int port;
+    char reply[2048];
+    bool late_sends_ok;
+};
+
+static void drain_client(void *arg) {
+    struct drain_run *t = arg;
+    int fd = tcp_connect(t->port);
+    if (fd < 0)
+        return;
+    static char chunk[8192];
+    memset(chunk, 'x', sizeof(chunk) - 1);
+    send_str(fd, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                 "Content-Length: 200000\r\n\r\n");
+    send_str(fd, chunk);
+    bool eof;
+    read_reply(fd, t->reply, sizeof(t->reply), 5000, &eof);
+    /* The client goes on sending its body after the answer, as a client
+     * that writes before it reads would. A closed socket would answer with
+     * a reset and the second send would fail. */
+    t->late_sends_ok = true;
+    for (int i = 0; i < 3; i++) {
+        poll(NULL, 0, 50);
+        t->late_sends_ok &= send_str(fd, chunk);
+    }
+    close(fd);
+}
+
+TEST(rejected_body_is_drained) {
+    curl_setup();
+    struct rt_httpd_listener lo = {.addr = "127.0.0.1"};
+    struct rt_httpd_options opt = {.listeners = &lo, .n_listeners = 1, .max_body_bytes = SMALL_BODY};
+    struct server s;
+    REQUIRE(server_start(&s, &opt));
+    struct drain_run t = {.port = rt_httpd_port(s.h, 0)};
+    REQUIRE(run_client(&s, drain_client, &t));
+    CHECK(raw_is_error(t.reply, 413, "payload_too_large"));
+    CHECK(t.late_sends_ok);
+    server_stop(&s);
+}
+
 /* ---- slow clients ---- */
 
 struct slow_run {
