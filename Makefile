@@ -32,7 +32,7 @@ endif
 
 SAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 
-LIB_SRC   := $(sort $(wildcard policy/*.c feeds/*.c common/*.c))
+LIB_SRC   := $(sort $(wildcard policy/*.c feeds/*.c common/*.c cmdlog/*.c))
 CTL_SRC   := $(sort $(wildcard ctl/*.c))
 # Each daemon is its main.c plus a library of its other files, so unit tests
 # can link the daemon's modules.

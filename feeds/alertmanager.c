@@ -1,5 +1,7 @@
 #include "feeds/alertmanager.h"
 
+#include "common/jsoncheck.h"
+
 #include <ctype.h>
 #include <errno.h>
 #include <jansson.h>
@@ -377,20 +379,6 @@ int rt_am_matcher_format(const struct rt_am_matcher *m, char *buf, size_t cap) {
 
 /* ------------------------------------------------------------ JSON helpers */
 
-static const char *type_name(const json_t *v) {
-    switch (json_typeof(v)) {
-    case JSON_OBJECT: return "an object";
-    case JSON_ARRAY: return "an array";
-    case JSON_STRING: return "a string";
-    case JSON_INTEGER: return "an integer";
-    case JSON_REAL: return "a number";
-    case JSON_TRUE: return "true";
-    case JSON_FALSE: return "false";
-    case JSON_NULL: return "null";
-    }
-    return "?";
-}
-
 /* Copy at most cap-1 bytes without splitting a UTF-8 sequence. */
 static void copy_cut(char *dst, size_t cap, const char *src) {
     size_t n = strlen(src);
@@ -412,7 +400,7 @@ struct at {
 
 static int bad_type(const struct at *at, const char *field, const char *want, const json_t *v) {
     return fail(at->err, at->errlen, RT_AM_EBADREQ, "%s%s: expected %s, got %s", at->prefix, field, want,
-                type_name(v));
+                rt_json_type_name(v));
 }
 
 static int get_string(const struct at *at, json_t *obj, const char *field, bool required, const char **out) {
@@ -446,7 +434,7 @@ static int check_string_map(const struct at *at, json_t *obj, const char *field,
     json_object_foreach(v, key, val) {
         if (!json_is_string(val))
             return fail(at->err, at->errlen, RT_AM_EBADREQ, "%s%s.%.64s: expected a string, got %s", at->prefix,
-                        field, key, type_name(val));
+                        field, key, rt_json_type_name(val));
     }
     return 0;
 }
@@ -499,7 +487,7 @@ static int check_string_array(const struct at *at, json_t *obj, const char *fiel
     json_array_foreach(v, i, e) {
         if (!json_is_string(e))
             return fail(at->err, at->errlen, RT_AM_EBADREQ, "%s%s[%zu]: expected a string, got %s", at->prefix,
-                        field, i, type_name(e));
+                        field, i, rt_json_type_name(e));
     }
     *n = json_array_size(v);
     return 0;
@@ -644,7 +632,7 @@ static int webhook_parse(const char *body, size_t len, const struct rt_am_config
         return r;
     struct at top = {.prefix = "", .err = err, .errlen = errlen};
     if (!json_is_object(root))
-        return fail(err, errlen, RT_AM_EBADREQ, "payload: expected an object, got %s", type_name(root));
+        return fail(err, errlen, RT_AM_EBADREQ, "payload: expected an object, got %s", rt_json_type_name(root));
     if ((r = parse_webhook_top(&top, root, out)) < 0)
         return r;
     json_t *alerts = json_object_get(root, "alerts");
@@ -663,7 +651,7 @@ static int webhook_parse(const char *body, size_t len, const struct rt_am_config
         snprintf(dotted, sizeof dotted, "%s.", prefix);
         struct at at = {.prefix = dotted, .err = err, .errlen = errlen};
         if (!json_is_object(o))
-            return fail(err, errlen, RT_AM_EBADREQ, "%s: expected an object, got %s", prefix, type_name(o));
+            return fail(err, errlen, RT_AM_EBADREQ, "%s: expected an object, got %s", prefix, rt_json_type_name(o));
         struct rt_am_alert a;
         json_t *labels;
         if ((r = parse_webhook_alert(&at, o, &a, &labels)) < 0)
@@ -751,7 +739,7 @@ static int alerts_parse(const char *body, size_t len, const struct rt_am_config 
     if (!root)
         return r;
     if (!json_is_array(root))
-        return fail(err, errlen, RT_AM_EBADREQ, "response: expected an array, got %s", type_name(root));
+        return fail(err, errlen, RT_AM_EBADREQ, "response: expected an array, got %s", rt_json_type_name(root));
     if (json_array_size(root) > RT_AM_API_MAX_ALERTS)
         return fail(err, errlen, RT_AM_EBADREQ, "response: more than %d alerts", RT_AM_API_MAX_ALERTS);
     size_t i, cap = 0;
@@ -761,7 +749,7 @@ static int alerts_parse(const char *body, size_t len, const struct rt_am_config 
         snprintf(prefix, sizeof prefix, "[%zu].", i);
         struct at at = {.prefix = prefix, .err = err, .errlen = errlen};
         if (!json_is_object(o))
-            return fail(err, errlen, RT_AM_EBADREQ, "[%zu]: expected an object, got %s", i, type_name(o));
+            return fail(err, errlen, RT_AM_EBADREQ, "[%zu]: expected an object, got %s", i, rt_json_type_name(o));
         struct rt_am_alert a;
         json_t *labels;
         if ((r = parse_api_alert(&at, o, &a, &labels)) < 0)

@@ -84,6 +84,7 @@ struct conn {
     bool partial;  /* bytes of a request not yet answered have arrived */
     bool foreign;  /* evhttp wrote a response of its own, fixup pending */
     bool linger;   /* drain the socket after close */
+    bool refuse;   /* close at adoption (TLS set-up failed) */
     struct conn **list, *prev, *next;
 };
 
@@ -370,31 +371,37 @@ static struct conn *conn_new(struct listener *l, struct bufferevent *bev) {
     return c;
 }
 
+static struct bufferevent *tls_bev(struct event_base *base, SSL_CTX *ctx) {
+    SSL *ssl = SSL_new(ctx);
+    if (!ssl)
+        return NULL;
+    struct bufferevent *bev = bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING,
+                                                             BEV_OPT_CLOSE_ON_FREE);
+    if (!bev) {
+        SSL_free(ssl);
+        return NULL;
+    }
+    /* Clients often close without close_notify; that is a plain EOF. */
+    bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+    return bev;
+}
+
 /* evhttp's bevcb: a connection was accepted on listener `arg`. */
 static struct bufferevent *make_bev(struct event_base *base, void *arg) {
     struct listener *l = arg;
-    struct bufferevent *bev;
-    if (l->ssl_ctx) {
-        SSL *ssl = SSL_new(l->ssl_ctx);
-        if (!ssl)
-            return NULL;
-        bev = bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING,
-                                             BEV_OPT_CLOSE_ON_FREE);
-        if (!bev) {
-            SSL_free(ssl);
-            return NULL;
-        }
-        /* Clients often close without close_notify; that is a plain EOF. */
-        bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
-    } else {
+    struct bufferevent *bev = l->ssl_ctx ? tls_bev(base, l->ssl_ctx) : NULL;
+    /* Given no bufferevent, evhttp would serve plain HTTP even on a TLS
+     * port; a TLS set-up failure gets a plain one that adoption closes. */
+    bool refuse = l->ssl_ctx && !bev;
+    if (!bev)
         bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
-        if (!bev)
-            return NULL;
-    }
+    if (!bev)
+        return NULL;
     /* Without a conn, evhttp still serves the socket; on_request() refuses
      * requests on connections it does not know. */
     struct conn *c = conn_new(l, bev);
     if (c) {
+        c->refuse = refuse;
         list_add(&l->h->pending, c);
         event_active(l->h->adopt_ev, EV_TIMEOUT, 0);
     }
@@ -429,7 +436,7 @@ static void adopt_one(struct rt_httpd *h, struct conn *c) {
         return;
     }
     c->evcon = evcon;
-    if (h->stats.conn_open >= h->max_conns) {
+    if (c->refuse || h->stats.conn_open >= h->max_conns) {
         h->stats.conn_refused++;
         evhttp_connection_free(evcon); /* no close callback set yet */
         conn_free(c);
@@ -567,6 +574,9 @@ static int send_reply(struct rt_httpd *h, struct evhttp_request *req, int status
     struct evbuffer *buf = evbuffer_new();
     if (!buf)
         return -ENOMEM;
+    /* evhttp 2.1 would send a body even to HEAD. */
+    if (evhttp_request_get_command(req) == EVHTTP_REQ_HEAD)
+        len = 0;
     if (len > 0 && evbuffer_add(buf, body, len) < 0) {
         evbuffer_free(buf);
         return -ENOMEM;
@@ -702,6 +712,38 @@ static int drain_output(struct evbuffer *out, size_t len) {
 /* Replaces the error response evhttp queued (HTML) with a JSON one. Leading
  * interim responses (100 Continue) are kept; anything that does not parse as
  * a complete error response is left untouched. */
+/* Status of the final (non-1xx) response in p[0..len), its offset in *off;
+ * -1 if there is no complete head of one. */
+static int final_response(const char *p, size_t len, size_t *off) {
+    *off = 0;
+    for (;;) {
+        const char *head_end = memmem(p + *off, len - *off, "\r\n\r\n", 4);
+        if (!head_end)
+            return -1;
+        const char *line_end = memmem(p + *off, (size_t)(head_end - (p + *off)) + 2, "\r\n", 2);
+        int status = parse_status(p + *off, (size_t)(line_end - (p + *off)));
+        if (status < 0 || status >= 200)
+            return status;
+        *off = (size_t)(head_end - p) + 4;
+    }
+}
+
+/* The complete JSON error response, after `keep` (interim responses). */
+static int json_response(struct rt_strbuf *resp, const char *keep, size_t keep_len,
+                         const char *version, int status, const char *code, const char *message) {
+    struct rt_strbuf body = {0};
+    error_json(&body, code, message);
+    rt_sb_putn(resp, keep, keep_len);
+    rt_sb_printf(resp,
+                 "%.8s %d %s\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n"
+                 "Connection: close\r\n\r\n",
+                 version, status, reason_phrase(status), body.len);
+    rt_sb_putn(resp, body.s ? body.s : "", body.len);
+    bool oom = body.oom || resp->oom;
+    rt_sb_free(&body);
+    return oom ? -ENOMEM : 0;
+}
+
 static void fixup_cb(evutil_socket_t fd, short what, void *arg) {
     (void)fd;
     (void)what;
@@ -711,48 +753,23 @@ static void fixup_cb(evutil_socket_t fd, short what, void *arg) {
         return;
     c->foreign = false;
     struct evbuffer *out = bufferevent_get_output(c->bev);
-    size_t len = evbuffer_get_length(out);
-    if (len == 0 || len > FIXUP_MAX)
-        return;
-    const char *p = (const char *)evbuffer_pullup(out, -1);
-    if (!p)
-        return;
-    size_t off = 0;
-    int status;
-    for (;;) {
-        const char *end = memmem(p + off, len - off, "\r\n\r\n", 4);
-        if (!end)
-            return;
-        const char *line_end = memmem(p + off, (size_t)(end - (p + off)) + 2, "\r\n", 2);
-        status = parse_status(p + off, (size_t)(line_end - (p + off)));
-        if (status < 0)
-            return;
-        if (status >= 200)
-            break;
-        off = (size_t)(end - p) + 4;
-    }
+    size_t len = evbuffer_get_length(out), off;
+    const char *p = len > 0 && len <= FIXUP_MAX ? (const char *)evbuffer_pullup(out, -1) : NULL;
+    int status = p ? final_response(p, len, &off) : -1;
     if (status < 400)
-        return;
+        return; /* 100 Continue, or not a response we know */
 
     const char *code;
     char message[160];
     foreign_error_text(h, status, &code, message, sizeof(message));
-    struct rt_strbuf body = {0}, resp = {0};
-    error_json(&body, code, message);
-    rt_sb_putn(&resp, p, off);
-    rt_sb_printf(&resp,
-                 "%.8s %d %s\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n"
-                 "Connection: close\r\n\r\n",
-                 p + off, status, reason_phrase(status), body.len);
-    rt_sb_putn(&resp, body.s ? body.s : "", body.len);
-    if (!body.oom && !resp.oom && drain_output(out, len) == 0) {
+    struct rt_strbuf resp = {0};
+    if (json_response(&resp, p, off, p + off, status, code, message) == 0 &&
+        drain_output(out, len) == 0) {
         h->replying = true;
         evbuffer_add(out, resp.s, resp.len);
         h->replying = false;
     }
-    rt_sb_free(&body);
     rt_sb_free(&resp);
-
     h->stats.outcome[status == 413 ? RT_HTTPD_TOO_LARGE : RT_HTTPD_BAD_REQUEST]++;
     h->stats.responses[status / 100]++;
     c->partial = false;
@@ -858,11 +875,13 @@ static void run_handler(struct rt_httpd *h, struct conn *c, struct route *r,
         evbuffer_copyout(in, body, len);
     body[len] = '\0';
 
-    char peer[INET6_ADDRSTRLEN + 8] = "";
+    char peer[INET6_ADDRSTRLEN + 16] = "";
     char *addr = NULL;
     ev_uint16_t port = 0;
     evhttp_connection_get_peer(c->evcon, &addr, &port);
-    snprintf(peer, sizeof(peer), "%s:%u", addr ? addr : "?", (unsigned)port);
+    bool v6 = addr && strchr(addr, ':');
+    snprintf(peer, sizeof(peer), "%s%s%s:%u", v6 ? "[" : "", addr ? addr : "?", v6 ? "]" : "",
+             (unsigned)port);
 
     const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(ev);
     struct rt_httpd_req_private priv = {.h = h, .ev = ev};

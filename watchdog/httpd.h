@@ -72,7 +72,8 @@ struct rt_httpd_options {
  * (EINVAL bad option, EADDRINUSE etc. from bind, EIO TLS files, ENOMEM) and a
  * message in opt->errbuf when given. */
 struct rt_httpd *rt_httpd_new(struct event_base *base, const struct rt_httpd_options *opt);
-/* Closes listeners and open connections. NULL is a no-op. */
+/* Closes listeners and open connections. NULL is a no-op. Not from inside
+ * a handler. Free before the event base. */
 void rt_httpd_free(struct rt_httpd *h);
 static inline void rt_httpd_freep(struct rt_httpd **h) { rt_httpd_free(*h); }
 
@@ -95,9 +96,12 @@ struct rt_httpd_req {
  * returns; a handler that does not is answered 500 "internal". */
 typedef void (*rt_httpd_handler_fn)(struct rt_httpd_req *req, void *userdata);
 
-/* method: GET HEAD POST PUT DELETE PATCH OPTIONS. path: exact match, must
- * start with '/'. Returns 0, -EINVAL, -EEXIST (same method and path), -E2BIG
- * (more than RT_HTTPD_MAX_ROUTES), -ENOMEM. */
+/* method: GET HEAD POST PUT DELETE PATCH OPTIONS (HEAD is not implied by
+ * GET). path: exact, byte-wise match against the raw request path (no
+ * percent-decoding, no trailing-slash folding); must start with '/'.
+ * needs_auth: the configured authentication applies; with
+ * RT_HTTPD_AUTH_NONE every route is open. Returns 0, -EINVAL, -EEXIST (same
+ * method and path), -E2BIG (more than RT_HTTPD_MAX_ROUTES), -ENOMEM. */
 int rt_httpd_route(struct rt_httpd *h, const char *method, const char *path,
                    rt_httpd_handler_fn handler, void *userdata, bool needs_auth);
 /* Requests to this POST/PUT/PATCH route must carry Content-Type `media_type`
@@ -140,8 +144,8 @@ struct rt_httpd_stats {
     uint64_t auth_missing;       /* 401 without usable credentials (none, other scheme) */
     uint64_t auth_invalid;       /* 401 with wrong or malformed credentials */
     uint64_t responses[6];       /* by status class: [2] = 2xx ... [5] = 5xx */
-    uint64_t conn_accepted;
-    uint64_t conn_refused;       /* over max_conns */
+    uint64_t conn_accepted;      /* admitted (refused ones not included) */
+    uint64_t conn_refused;       /* closed at accept: over max_conns, or TLS set-up failed */
     uint64_t conn_open;          /* gauge */
     uint64_t conn_aborted;       /* closed with a request partly received (timeout, peer gone) */
     uint64_t conn_deadline;      /* closed by the whole-request deadline */

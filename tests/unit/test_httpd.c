@@ -9,12 +9,9 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <event2/event.h>
-#include <fcntl.h>
 #include <ftw.h>
 #include <jansson.h>
-#include <limits.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -56,10 +53,10 @@ static void reply_json(struct rt_httpd_req *req, int status, json_t *obj) {
 static void h_info(struct rt_httpd_req *req, void *ud) {
     (void)ud;
     const char *x = rt_httpd_req_header(req, "x-test");
-    json_t *o = json_pack("{s:s, s:s, s:s?, s:s?, s:b, s:I, s:b}", "method", req->method, "path",
-                          req->path, "query", req->query, "x_test", x, "tls", req->tls, "body_len",
-                          (json_int_t)req->body_len, "nul_terminated",
-                          req->body[req->body_len] == '\0');
+    json_t *o = json_pack("{s:s, s:s, s:s?, s:s?, s:b, s:I, s:b, s:s}", "method", req->method,
+                          "path", req->path, "query", req->query, "x_test", x, "tls", req->tls,
+                          "body_len", (json_int_t)req->body_len, "nul_terminated",
+                          req->body[req->body_len] == '\0', "peer", req->peer);
     reply_json(req, 200, o);
 }
 
@@ -365,7 +362,8 @@ static int64_t now_ms(void) {
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Reads until EOF, a complete response (by Content-Length) or timeout_ms.
+/* Reads until EOF, a complete response (by Content-Length; a 1xx is
+ * complete with its head) or timeout_ms.
  * Returns the bytes read; *eof tells whether the server closed. */
 static size_t read_reply(int fd, char *buf, size_t cap, int timeout_ms, bool *eof) {
     size_t len = 0;
@@ -378,6 +376,8 @@ static size_t read_reply(int fd, char *buf, size_t cap, int timeout_ms, bool *eo
         if (head_end && cl && cl < head_end &&
             len >= (size_t)(head_end + 4 - buf) + strtoul(cl + 17, NULL, 10))
             break;
+        if (head_end && strncmp(buf, "HTTP/1.1 1", 10) == 0)
+            break; /* an interim response has no body */
         int left = (int)(end - now_ms());
         struct pollfd pfd = {.fd = fd, .events = POLLIN};
         if (left <= 0 || poll(&pfd, 1, left) <= 0)
@@ -553,6 +553,8 @@ TEST(routing_and_error_bodies) {
     CHECK_EQ_STR(json_string_value(json_object_get(o, "query")), "bot=alpha&x=1");
     CHECK_EQ_STR(json_string_value(json_object_get(o, "x_test")), "hello");
     CHECK(json_is_false(json_object_get(o, "tls")));
+    const char *peer = json_string_value(json_object_get(o, "peer"));
+    CHECK(peer && strncmp(peer, "127.0.0.1:", 10) == 0 && atoi(peer + 10) > 0);
     json_decref(o);
 
     CHECK_EQ_INT(t.post_info.status, 200);
@@ -714,7 +716,7 @@ struct limits_run {
     char big[4 * SMALL_BODY + 1], exact[SMALL_BODY + 1];
     struct resp at_limit, by_length, ok1, chunked, ok2, no_type, wrong_type, charset, ok3,
         huge_header, ok4;
-    char raw_declared[2048], raw_garbage[2048];
+    char raw_declared[2048], raw_garbage[2048], raw_expect[2048];
     bool declared_eof;
     struct resp ok5;
 };
@@ -769,6 +771,19 @@ static void limits_client(void *arg) {
         read_reply(fd, t->raw_garbage, sizeof(t->raw_garbage), 5000, &eof);
         close(fd);
     }
+    /* Expect: 100-continue: the interim answer passes untouched, the 413
+     * that follows is JSON. */
+    fd = tcp_connect(t->port);
+    if (fd >= 0) {
+        send_str(fd, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                     "Expect: 100-continue\r\nTransfer-Encoding: chunked\r\n\r\n");
+        bool eof;
+        size_t n = read_reply(fd, t->raw_expect, sizeof(t->raw_expect), 5000, &eof);
+        send_str(fd, "800\r\n");
+        send_str(fd, t->big);
+        read_reply(fd, t->raw_expect + n, sizeof(t->raw_expect) - n, 5000, &eof);
+        close(fd);
+    }
     http(&(struct req_spec){.url = info}, &t->ok5);
 }
 
@@ -804,16 +819,19 @@ TEST(body_header_and_type_limits) {
     CHECK(is_error(&t->huge_header, "bad_request"));
     CHECK(raw_is_error(t->raw_declared, 413, "payload_too_large"));
     CHECK(raw_is_error(t->raw_garbage, 400, "bad_request"));
+    const char *cont = "HTTP/1.1 100 Continue\r\n\r\n";
+    CHECK(strncmp(t->raw_expect, cont, strlen(cont)) == 0);
+    CHECK(raw_is_error(t->raw_expect + strlen(cont), 413, "payload_too_large"));
     struct resp *oks[] = {&t->ok1, &t->ok2, &t->ok3, &t->ok4, &t->ok5};
     for (size_t i = 0; i < ELEMENTSOF(oks); i++)
         CHECK_EQ_INT(oks[i]->status, 200);
 
     struct rt_httpd_stats st = stats_of(&s);
-    CHECK_EQ_INT(st.outcome[RT_HTTPD_TOO_LARGE], 3);
+    CHECK_EQ_INT(st.outcome[RT_HTTPD_TOO_LARGE], 4);
     CHECK_EQ_INT(st.outcome[RT_HTTPD_UNSUPPORTED_MEDIA], 2);
     CHECK_EQ_INT(st.outcome[RT_HTTPD_BAD_REQUEST], 2);
     CHECK_EQ_INT(st.outcome[RT_HTTPD_HANDLED], 7);
-    CHECK_EQ_INT(st.responses[4], 7);
+    CHECK_EQ_INT(st.responses[4], 8);
     CHECK_EQ_INT(st.conn_aborted, 0);
     free(t);
     server_stop(&s);
@@ -1160,6 +1178,10 @@ TEST(ipv6_listener) {
     struct v6_run t = {.port = rt_httpd_port(s.h, 0)};
     REQUIRE(run_client(&s, v6_client, &t));
     CHECK_EQ_INT(t.r.status, 200);
+    json_t *o = json_of(&t.r);
+    const char *peer = json_string_value(json_object_get(o, "peer"));
+    CHECK(peer && strncmp(peer, "[::1]:", 6) == 0);
+    json_decref(o);
     server_stop(&s);
 }
 
