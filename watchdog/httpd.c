@@ -85,6 +85,9 @@ struct conn {
     bool foreign;  /* evhttp wrote a response of its own, fixup pending */
     bool linger;   /* drain the socket after close */
     bool refuse;   /* close at adoption (TLS set-up failed) */
+    uint64_t bytes_in; /* read on this connection, to tell "too large" from "malformed" */
+    char head[1024];   /* the connection's first bytes (its first request head) */
+    size_t head_len;
     struct conn **list, *prev, *next;
 };
 
@@ -333,10 +336,39 @@ static struct conn *conn_find(struct rt_httpd *h, struct evhttp_connection *evco
 }
 
 static void input_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg) {
-    (void)buf;
     struct conn *c = arg;
-    if (info->n_added > 0)
+    if (info->n_added > 0) {
         c->partial = true;
+        c->bytes_in += info->n_added;
+        if (c->head_len < sizeof(c->head) - 1) {
+            size_t want = sizeof(c->head) - 1 - c->head_len;
+            ev_ssize_t got = evbuffer_copyout(buf, c->head + c->head_len, want);
+            if (got > 0) {
+                c->head_len += (size_t)got;
+                c->head[c->head_len] = '\0';
+            }
+        }
+    }
+}
+
+/* Whether the first request on the connection was really too large: it
+ * declared a Content-Length over the limit, or sent more body bytes than the
+ * limit (chunk framing included). False for a small, malformed body. */
+static bool really_too_large(const struct conn *c, size_t max_body) {
+    const char *end = strstr(c->head, "\r\n\r\n");
+    for (const char *p = c->head; (p = strchr(p, '\n')) != NULL && (!end || p < end);) {
+        p++;
+        if (strncasecmp(p, "content-length:", 15) == 0 && strtoll(p + 15, NULL, 10) > (long long)max_body)
+            return true;
+    }
+    if (!end)
+        return true; /* no complete head seen: keep evhttp's verdict */
+    uint64_t head_len = (uint64_t)(end - c->head) + 4;
+    if (c->bytes_in > head_len && c->bytes_in - head_len > max_body)
+        return true;
+    char *after;
+    unsigned long long chunk = strtoull(end + 4, &after, 16); /* a first chunk declared too large */
+    return after != end + 4 && (*after == '\r' || *after == ';') && chunk > max_body;
 }
 
 static void output_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg) {
@@ -759,6 +791,11 @@ static void fixup_cb(evutil_socket_t fd, short what, void *arg) {
     if (status < 400)
         return; /* 100 Continue, or not a response we know */
 
+    /* libevent 2.1 reports a corrupt chunk or trailer with the same error as
+     * an oversized body; a request that never sent more than the limits
+     * allow was malformed, not too large. */
+    if (status == 413 && !really_too_large(c, h->max_body))
+        status = 400;
     const char *code;
     char message[160];
     foreign_error_text(h, status, &code, message, sizeof(message));
