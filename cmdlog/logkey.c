@@ -259,6 +259,19 @@ int rt_log_key_save(const struct rt_log_key *k, const char *key_path, const char
     return 0;
 }
 
+int rt_log_key_dup(const struct rt_log_key *k, struct rt_log_key **out) {
+    struct rt_log_key *c = malloc(sizeof *c);
+    if (!c)
+        return -ENOMEM;
+    *c = *k;
+    if (EVP_PKEY_up_ref(c->pub.pkey) != 1) {
+        free(c);
+        return -ENOMEM;
+    }
+    *out = c;
+    return 0;
+}
+
 void rt_log_key_free(struct rt_log_key *k) {
     if (!k)
         return;

@@ -38,6 +38,8 @@ int rt_log_key_generate(const char *name, struct rt_log_key **out);
  * exists (nothing is written then). */
 int rt_log_key_save(const struct rt_log_key *k, const char *key_path, const char *pub_path, char *err,
                     size_t errlen);
+/* A new reference to the same key. */
+int rt_log_key_dup(const struct rt_log_key *k, struct rt_log_key **out);
 void rt_log_key_free(struct rt_log_key *k);
 static inline void rt_log_key_freep(struct rt_log_key **k) {
     if (*k)

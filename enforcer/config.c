@@ -31,6 +31,7 @@ _Static_assert(sizeof(uid_t) == 4 && sizeof(gid_t) == 4, "ids are 32-bit");
 struct cfgparse {
     struct rt_jcheck jc;
     struct rt_enf_config *cfg;
+    const struct rt_enf_id_lookup *lookup; /* may be NULL */
     int r; /* -ENOMEM once a copy failed */
 };
 
@@ -190,9 +191,9 @@ static void take_socket_mode(struct cfgparse *ps, const struct rt_jpath *p, cons
 
 static bool nss_not_found(int r) { return r == 0 || r == ENOENT || r == ESRCH || r == EBADF || r == EPERM; }
 
-/* Resolves a user (is_user) or group name. Returns 0, -ENOENT, -ENOMEM or
- * another -errno from the name service. */
-static int lookup_id(const char *name, bool is_user, uint32_t *out) {
+/* Resolves a user (is_user) or group name with the name service. Returns
+ * 0, -ENOENT, -ENOMEM or another -errno. */
+static int nss_lookup_id(const char *name, bool is_user, uint32_t *out) {
     for (size_t cap = NSS_BUF_START; cap <= NSS_BUF_MAX; cap *= 4) {
         _cleanup_free_ char *buf = malloc(cap);
         if (!buf)
@@ -219,6 +220,25 @@ static int lookup_id(const char *name, bool is_user, uint32_t *out) {
         return nss_not_found(r) ? -ENOENT : -r;
     }
     return -ERANGE;
+}
+
+static int lookup_id(const struct cfgparse *ps, const char *name, bool is_user, uint32_t *out) {
+    const struct rt_enf_id_lookup *l = ps->lookup;
+    if (is_user && l && l->user) {
+        uid_t uid;
+        int r = l->user(name, &uid, l->ud);
+        if (r == 0)
+            *out = uid;
+        return r;
+    }
+    if (!is_user && l && l->group) {
+        gid_t gid;
+        int r = l->group(name, &gid, l->ud);
+        if (r == 0)
+            *out = gid;
+        return r;
+    }
+    return nss_lookup_id(name, is_user, out);
 }
 
 static bool all_digits(const char *s) {
@@ -252,7 +272,7 @@ static bool take_id(struct cfgparse *ps, const struct rt_jpath *p, const char *k
                         key, what, s);
         return false;
     }
-    int r = lookup_id(s, is_user, out);
+    int r = lookup_id(ps, s, is_user, out);
     if (r == -ENOENT) {
         rt_jcheck_error(&ps->jc, p, RT_JAT_VALUE, "\"%s\": unknown %s \"%s\"", key, what, rt_jshow(s).s);
         return false;
@@ -413,6 +433,67 @@ static void derive_defaults(struct cfgparse *ps, const struct rt_jpath *root, co
     }
 }
 
+/* Levenshtein distance of short strings; larger than `cap` is reported as cap + 1. */
+static size_t edit_distance(const char *a, const char *b, size_t cap) {
+    enum { MAXLEN = 64 };
+    size_t la = strlen(a), lb = strlen(b);
+    if (la > MAXLEN || lb > MAXLEN)
+        return cap + 1;
+    size_t row[MAXLEN + 1];
+    for (size_t j = 0; j <= lb; j++)
+        row[j] = j;
+    for (size_t i = 1; i <= la; i++) {
+        size_t diag = row[0];
+        row[0] = i;
+        for (size_t j = 1; j <= lb; j++) {
+            size_t up = row[j];
+            size_t best = diag + (a[i - 1] != b[j - 1]);
+            if (up + 1 < best)
+                best = up + 1;
+            if (row[j - 1] + 1 < best)
+                best = row[j - 1] + 1;
+            row[j] = best;
+            diag = up;
+        }
+    }
+    return row[lb] > cap ? cap + 1 : row[lb];
+}
+
+/* The root has more keys than an "allowed: ..." list can show in one
+ * message, so its unknown keys are reported here, with the nearest known
+ * key, and removed before rt_jcheck_fields() looks at the rest. */
+static void take_out_unknown_root_keys(struct cfgparse *ps, const struct rt_jpath *root, json_t *v,
+                                       const struct rt_jfield *f, size_t n) {
+    const char *key;
+    json_t *val;
+    void *tmp;
+    json_object_foreach_safe(v, tmp, key, val) {
+        (void)val;
+        const char *nearest = NULL;
+        size_t best = 3; /* a suggestion within two edits */
+        bool known = false;
+        for (size_t i = 0; i < n && !known; i++) {
+            known = strcmp(key, f[i].key) == 0;
+            size_t d = edit_distance(key, f[i].key, 2);
+            if (d < best) {
+                best = d;
+                nearest = f[i].key;
+            }
+        }
+        if (known)
+            continue;
+        struct rt_jpath kp = rt_jpath_key(root, key);
+        if (nearest)
+            rt_jcheck_error(&ps->jc, &kp, RT_JAT_KEY,
+                            "unknown key \"%s\" (did you mean \"%s\"? docs/enforcer.md lists every key)",
+                            rt_jshow(key).s, nearest);
+        else
+            rt_jcheck_error(&ps->jc, &kp, RT_JAT_KEY, "unknown key \"%s\" (docs/enforcer.md lists every key)",
+                            rt_jshow(key).s);
+        json_object_del(v, key);
+    }
+}
+
 static void parse_root(struct cfgparse *ps, json_t *root) {
     const struct rt_jpath rootp = {.n = 0};
     struct rt_enf_config *cfg = ps->cfg;
@@ -437,6 +518,7 @@ static void parse_root(struct cfgparse *ps, json_t *root) {
         [R_READINESS_VIEW] = {"readiness_view", false},
         [R_MAX_CONNECTIONS] = {"max_connections", false},
     };
+    take_out_unknown_root_keys(ps, &rootp, root, f, R_COUNT);
     rt_jcheck_fields(&ps->jc, &rootp, root, f, R_COUNT);
     if (f[R_VERSION].value) {
         struct rt_jpath kp = rt_jpath_key(&rootp, "version");
@@ -487,7 +569,8 @@ void rt_enf_config_freep(struct rt_enf_config **cfg) {
     *cfg = NULL;
 }
 
-int rt_enf_config_parse(const char *text, size_t len, struct rt_enf_config **out, struct rt_policy_errors *errs) {
+int rt_enf_config_parse_with(const char *text, size_t len, const struct rt_enf_id_lookup *lookup,
+                             struct rt_enf_config **out, struct rt_policy_errors *errs) {
     struct rt_policy_errors local;
     if (!errs)
         errs = &local;
@@ -503,7 +586,7 @@ int rt_enf_config_parse(const char *text, size_t len, struct rt_enf_config **out
     if (!cfg)
         return -ENOMEM;
     set_defaults(cfg);
-    struct cfgparse ps = {.jc = {.text = text, .len = len, .errs = errs}, .cfg = cfg};
+    struct cfgparse ps = {.jc = {.text = text, .len = len, .errs = errs}, .cfg = cfg, .lookup = lookup};
     parse_root(&ps, root);
     if (ps.r < 0)
         return ps.r;
@@ -515,7 +598,8 @@ int rt_enf_config_parse(const char *text, size_t len, struct rt_enf_config **out
     return 0;
 }
 
-int rt_enf_config_load(const char *path, struct rt_enf_config **out, struct rt_policy_errors *errs) {
+int rt_enf_config_load_with(const char *path, const struct rt_enf_id_lookup *lookup, struct rt_enf_config **out,
+                            struct rt_policy_errors *errs) {
     struct rt_policy_errors local;
     if (!errs)
         errs = &local;
@@ -528,7 +612,15 @@ int rt_enf_config_load(const char *path, struct rt_enf_config **out, struct rt_p
     int r = rt_jcheck_read_file(path, RT_ENF_CONFIG_MAX_BYTES, "configuration", &text, &len, errs);
     if (r < 0)
         return r;
-    return rt_enf_config_parse(text, len, out, errs);
+    return rt_enf_config_parse_with(text, len, lookup, out, errs);
+}
+
+int rt_enf_config_parse(const char *text, size_t len, struct rt_enf_config **out, struct rt_policy_errors *errs) {
+    return rt_enf_config_parse_with(text, len, NULL, out, errs);
+}
+
+int rt_enf_config_load(const char *path, struct rt_enf_config **out, struct rt_policy_errors *errs) {
+    return rt_enf_config_load_with(path, NULL, out, errs);
 }
 
 int rt_enf_config_key_path(const struct rt_enf_config *cfg, const char *credentials_dir, char **out) {

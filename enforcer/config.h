@@ -77,6 +77,21 @@ int rt_enf_config_parse(const char *text, size_t len, struct rt_enf_config **out
 /* Read PATH (at most RT_ENF_CONFIG_MAX_BYTES) and parse it; I/O errors are
  * errs->e[0] with line 0. */
 int rt_enf_config_load(const char *path, struct rt_enf_config **out, struct rt_policy_errors *errs);
+
+/* Name lookups for "allowed_peers" and "socket_group". Each returns 0,
+ * -ENOENT for a name that does not exist, or another negative errno. The
+ * functions above use getpwnam_r()/getgrnam_r(); tests pass their own
+ * table so that they do not depend on the host's users. A NULL lookup or
+ * member means the system's. */
+struct rt_enf_id_lookup {
+    int (*user)(const char *name, uid_t *out, void *ud);
+    int (*group)(const char *name, gid_t *out, void *ud);
+    void *ud;
+};
+int rt_enf_config_parse_with(const char *text, size_t len, const struct rt_enf_id_lookup *lookup,
+                             struct rt_enf_config **out, struct rt_policy_errors *errs);
+int rt_enf_config_load_with(const char *path, const struct rt_enf_id_lookup *lookup, struct rt_enf_config **out,
+                            struct rt_policy_errors *errs);
 void rt_enf_config_free(struct rt_enf_config *cfg);
 void rt_enf_config_freep(struct rt_enf_config **cfg);
 

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "common/rtime.h"
 #include "common/util.h"
 #include "policy/policy.h"
 
@@ -678,4 +679,15 @@ void rt_prom_result_clear(struct rt_prom_result *res) {
         b = next;
     }
     memset(res, 0, sizeof *res);
+}
+
+int rt_prom_parse_start_time(const char *body, size_t len, int64_t *out_us) {
+    json_error_t jerr;
+    json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!root)
+        return -EBADMSG;
+    const char *st = json_string_value(json_object_get(json_object_get(root, "data"), "startTime"));
+    int r = st && json_is_object(root) ? rt_time_parse(st, out_us) : -EBADMSG;
+    json_decref(root);
+    return r < 0 ? -EBADMSG : 0;
 }

@@ -115,6 +115,10 @@ int rt_prom_parse_value(const char *s, bool *known, double *value);
  * is wrong and will keep failing). */
 bool rt_prom_error_retryable(const char *error_type);
 
-const char *rt_prom_type_name(enum rt_prom_type t); /* "none" "vector" "matrix" "scalar" "string" */
+const char *rt_prom_type_name(enum rt_prom_type t);
+
+/* data.startTime of a /api/v1/status/runtimeinfo response (when this
+ * Prometheus process started). 0 or -EBADMSG. */
+int rt_prom_parse_start_time(const char *body, size_t len, int64_t *out_us); /* "none" "vector" "matrix" "scalar" "string" */
 
 #endif

@@ -26,6 +26,8 @@
 
 struct wd_sources;
 
+enum { PROM_INSTANT, PROM_RUNTIMEINFO, PROM_BACKFILL };
+
 struct timer_ctx {
     struct wd_sources *s;
     enum wd_source src;
@@ -37,7 +39,7 @@ struct poll {
     enum wd_source src;
     int64_t sent_wall_us;
     uint64_t token;       /* alertmanager */
-    bool backfill;        /* prometheus query_range */
+    int phase;            /* prometheus: PROM_* */
     char bot[RT_BOT_ID_MAX + 1]; /* cvss per-bot */
 };
 
@@ -58,6 +60,7 @@ struct wd_sources {
     struct rt_am_matchers p0_matchers;
     struct rt_am_config am;
     int64_t prom_last_ok_us;          /* wall time of the last good error-rate query */
+    int64_t prom_backfill_from_us;    /* a gap to fill from here, 0: none */
     struct timespec registry_mtime;
 };
 
@@ -192,9 +195,18 @@ static void am_done(const struct rt_fetch_result *res) {
 static void poll_alertmanager(struct wd_sources *s) {
     char url[URL_MAX];
     /* Silenced and inhibited alerts are asked for on purpose: a silence must
-     * not be a way to disable demotion. */
-    snprintf(url, sizeof(url), "%s/api/v2/alerts?active=true&silenced=true&inhibited=true&unprocessed=true",
-             s->cfg->alertmanager.url);
+     * not be a way to disable demotion. The filters only cut the response;
+     * the parser applies the matchers again. */
+    int n = snprintf(url, sizeof(url), "%s/api/v2/alerts?active=true&silenced=true&inhibited=true&unprocessed=true",
+                     s->cfg->alertmanager.url);
+    for (size_t i = 0; i < s->p0_matchers.n && n > 0 && (size_t)n < sizeof(url); i++) {
+        char m[RT_AM_MATCHERS_TEXT_MAX];
+        if (rt_am_matcher_format(&s->p0_matchers.m[i], m, sizeof(m)) < 0)
+            continue;
+        _cleanup_free_ char *esc = escape(m);
+        if (esc)
+            n += snprintf(url + n, sizeof(url) - (size_t)n, "&filter=%s", esc);
+    }
     struct poll *p = new_poll(s, WD_SRC_ALERTMANAGER);
     if (!p)
         return;
@@ -226,6 +238,33 @@ static void observe_missing(struct wd_sources *s, enum rt_cond cond, const struc
     }
 }
 
+static void poll_prometheus(struct wd_sources *s);
+static bool prom_backfill(struct wd_sources *s, int64_t from_us);
+
+/* Applies a query or query_range response; false with err on failure. */
+static bool prom_apply(struct wd_sources *s, const struct rt_fetch_result *res, bool instant, int64_t sent_us,
+                       char *err, size_t errlen) {
+    if (res->outcome != RT_FETCH_OK && !(res->outcome == RT_FETCH_HTTP_ERROR && res->body_len > 0)) {
+        short_error(res, err, errlen);
+        return false;
+    }
+    struct rt_prom_opts opt = {.bot_label = s->cfg->prometheus.bot_label, .merge = RT_PROM_MERGE_MAX};
+    struct rt_prom_result pr = {0};
+    int r = rt_prom_parse(res->body, res->body_len, &opt, &pr);
+    if (r == 0) {
+        for (size_t i = 0; i < pr.n_samples; i++)
+            observe_value(s, pr.samples[i].bot, RT_COND_ERROR_RATE, pr.samples[i].ts_us, pr.samples[i].known,
+                          pr.samples[i].value, pr.samples[i].known ? NULL : "NaN");
+        if (instant)
+            observe_missing(s, RT_COND_ERROR_RATE, &pr, sent_us);
+        wd_core_commit(s->core);
+    } else {
+        snprintf(err, errlen, "%s%s%s", pr.error_type, pr.error_type[0] ? ": " : "", pr.error[0] ? pr.error : pr.message);
+    }
+    rt_prom_result_clear(&pr);
+    return r == 0;
+}
+
 static void prom_done(const struct rt_fetch_result *res) {
     if (cancelled(res))
         return;
@@ -233,62 +272,92 @@ static void prom_done(const struct rt_fetch_result *res) {
     struct wd_sources *s = p->s;
     s->busy[WD_SRC_PROMETHEUS]--;
     char err[600] = "";
-    bool ok = false;
-    if (res->outcome == RT_FETCH_OK || (res->outcome == RT_FETCH_HTTP_ERROR && res->body_len > 0)) {
-        struct rt_prom_opts opt = {.bot_label = s->cfg->prometheus.bot_label, .merge = RT_PROM_MERGE_MAX};
-        struct rt_prom_result pr = {0};
-        int r = rt_prom_parse(res->body, res->body_len, &opt, &pr);
-        ok = r == 0;
+    bool ok;
+    int64_t start_us = 0;
+    switch (p->phase) {
+    case PROM_RUNTIMEINFO:
+        /* A Prometheus that restarted during the gap has no data from before
+         * its start, and its look-back would repeat the last pre-outage
+         * sample into the gap: backfill only from its start time. */
+        ok = res->outcome == RT_FETCH_OK && rt_prom_parse_start_time(res->body, res->body_len, &start_us) == 0;
         if (ok) {
-            for (size_t i = 0; i < pr.n_samples; i++)
-                observe_value(s, pr.samples[i].bot, RT_COND_ERROR_RATE, pr.samples[i].ts_us, pr.samples[i].known,
-                              pr.samples[i].value, pr.samples[i].known ? NULL : "NaN");
-            if (!p->backfill) {
-                observe_missing(s, RT_COND_ERROR_RATE, &pr, p->sent_wall_us);
-                s->prom_last_ok_us = p->sent_wall_us;
-            }
-            wd_core_commit(s->core);
-        } else {
-            snprintf(err, sizeof(err), "%s%s%s", pr.error_type, pr.error_type[0] ? ": " : "",
-                     pr.error[0] ? pr.error : pr.message);
+            int64_t from = s->prom_backfill_from_us > start_us ? s->prom_backfill_from_us : start_us;
+            free(p);
+            if (!prom_backfill(s, from))
+                finish(s, WD_SRC_PROMETHEUS, false, "cannot queue the request");
+            return;
         }
-        rt_prom_result_clear(&pr);
-    } else {
         short_error(res, err, sizeof(err));
-    }
-    if (p->backfill) { /* the instant query follows a backfill either way */
-        free(p);
-        if (s->busy[WD_SRC_PROMETHEUS] == 0)
-            arm(s, WD_SRC_PROMETHEUS, 0);
-        return;
+        break;
+    case PROM_BACKFILL:
+        ok = prom_apply(s, res, false, p->sent_wall_us, err, sizeof(err));
+        if (ok) {
+            s->prom_backfill_from_us = 0;
+            s->prom_last_ok_us = p->sent_wall_us; /* the gap is covered up to here */
+            free(p);
+            poll_prometheus(s); /* the instant query follows a successful backfill */
+            return;
+        }
+        break;
+    case PROM_INSTANT:
+    default:
+        ok = prom_apply(s, res, true, p->sent_wall_us, err, sizeof(err));
+        if (ok)
+            s->prom_last_ok_us = p->sent_wall_us;
+        break;
     }
     finish(s, WD_SRC_PROMETHEUS, ok, err);
     free(p);
 }
 
+static bool prom_get(struct wd_sources *s, int phase, const char *url) {
+    struct poll *p = new_poll(s, WD_SRC_PROMETHEUS);
+    if (!p)
+        return false;
+    p->phase = phase;
+    return start(s, p, url, prom_done);
+}
+
+static bool prom_backfill(struct wd_sources *s, int64_t from_us) {
+    const struct rt_wd_prometheus *c = &s->cfg->prometheus;
+    int64_t now = wd_now().wall_us;
+    if (from_us >= now) {
+        s->prom_backfill_from_us = 0;
+        poll_prometheus(s);
+        return true;
+    }
+    _cleanup_free_ char *q = escape(c->error_rate_query);
+    if (!q)
+        return false;
+    char url[URL_MAX];
+    rt_log(LOG_INFO, NULL, NULL, NULL, "prometheus: backfilling %" PRId64 " s of error-rate data",
+           (now - from_us) / RT_USEC_PER_SEC);
+    snprintf(url, sizeof(url), "%s/api/v1/query_range?query=%s&start=%.3f&end=%.3f&step=%" PRId64 "s", c->url, q,
+             (double)from_us / 1e6, (double)now / 1e6, s->interval_us[WD_SRC_PROMETHEUS] / RT_USEC_PER_SEC);
+    return prom_get(s, PROM_BACKFILL, url);
+}
+
 static void poll_prometheus(struct wd_sources *s) {
     const struct rt_wd_prometheus *c = &s->cfg->prometheus;
     int64_t now = wd_now().wall_us;
-    _cleanup_free_ char *q = escape(c->error_rate_query);
-    if (!q)
-        return finish(s, WD_SRC_PROMETHEUS, false, "out of memory");
-    char url[URL_MAX];
-    struct poll *p = new_poll(s, WD_SRC_PROMETHEUS);
-    if (!p)
-        return;
-    int64_t gap = s->prom_last_ok_us ? now - s->prom_last_ok_us : 0;
-    if (gap > 2 * s->interval_us[WD_SRC_PROMETHEUS]) {
-        /* after a gap, judge windows on the data Prometheus kept */
-        int64_t from = gap > c->backfill_max_us ? now - c->backfill_max_us : s->prom_last_ok_us;
-        snprintf(url, sizeof(url), "%s/api/v1/query_range?query=%s&start=%.3f&end=%.3f&step=%" PRId64 "s", c->url, q,
-                 (double)from / 1e6, (double)now / 1e6, s->interval_us[WD_SRC_PROMETHEUS] / RT_USEC_PER_SEC);
-        p->backfill = true;
-        s->prom_last_ok_us = 0; /* one backfill per gap */
-        rt_log(LOG_INFO, NULL, NULL, NULL, "prometheus: backfilling %" PRId64 " s of error-rate data", (now - from) / RT_USEC_PER_SEC);
-    } else {
-        snprintf(url, sizeof(url), "%s/api/v1/query?query=%s&time=%.3f", c->url, q, (double)now / 1e6);
+    if (s->prom_last_ok_us && now - s->prom_last_ok_us > 2 * s->interval_us[WD_SRC_PROMETHEUS] &&
+        !s->prom_backfill_from_us) {
+        /* after a gap (failed polls, or the watchdog's own downtime) judge the
+         * windows on the data Prometheus kept, up to backfill_max back */
+        int64_t oldest = now - c->backfill_max_us;
+        s->prom_backfill_from_us = s->prom_last_ok_us > oldest ? s->prom_last_ok_us : oldest;
     }
-    if (!start(s, p, url, prom_done))
+    char url[URL_MAX];
+    bool queued;
+    if (s->prom_backfill_from_us) {
+        snprintf(url, sizeof(url), "%s/api/v1/status/runtimeinfo", c->url);
+        queued = prom_get(s, PROM_RUNTIMEINFO, url);
+    } else {
+        _cleanup_free_ char *q = escape(c->error_rate_query);
+        snprintf(url, sizeof(url), "%s/api/v1/query?query=%s&time=%.3f", c->url, q ? q : "", (double)now / 1e6);
+        queued = q && prom_get(s, PROM_INSTANT, url);
+    }
+    if (!queued)
         finish(s, WD_SRC_PROMETHEUS, false, "cannot queue the request");
 }
 
@@ -576,6 +645,15 @@ int wd_sources_start(struct wd_sources *s, char *err, size_t errlen) {
         snprintf(err, errlen, "bots: from_enforcer needs the enforcer's readiness view, which this version "
                               "does not read yet; use \"file\" or \"url\"");
         return -EOPNOTSUPP;
+    }
+    /* after the watchdog's own downtime, backfill from the newest error-rate
+     * evidence it had applied */
+    struct rt_now now = wd_now();
+    for (size_t i = 0; i < s->core->registry.n; i++) {
+        struct rt_cond_status st;
+        if (rt_engine_cond_status(s->core->engine, s->core->registry.v[i].id, RT_COND_ERROR_RATE, now, &st) == 0 &&
+            st.has_evidence && st.last_ts_us > s->prom_last_ok_us)
+            s->prom_last_ok_us = st.last_ts_us;
     }
     for (int i = 0; i < WD_SRC_REGISTRY; i++)
         if (s->health[i].configured)

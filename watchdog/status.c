@@ -91,6 +91,11 @@ static void cond_json(const struct wd_view *v, const char *bot, enum rt_cond k, 
         json_value(b, k, st.last_known, st.last_value);
         rt_sb_puts(b, "}");
     }
+    struct rt_p0_bot_status ps;
+    if (k == RT_COND_P0_ALERT && rt_p0track_bot_status(v->core->p0, bot, &ps) == 0)
+        /* silenced and inhibited P0 alerts still count; on-call sees them */
+        rt_sb_printf(b, ",\"p0_alerts\":{\"n_active\":%zu,\"n_silenced\":%zu,\"n_inhibited\":%zu}", ps.n_active,
+                     ps.n_silenced, ps.n_inhibited);
     rt_sb_printf(b, ",\"source\":\"%s\",\"source_up\":%s}", wd_source_name(src),
                  v->health[src].up ? "true" : "false");
 }

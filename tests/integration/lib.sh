@@ -11,7 +11,9 @@ IT_PIDS=""
 
 it_setup() {
     IT_DIR=$(mktemp -d /tmp/ratchet-it.XXXXXX)
-    trap it_cleanup EXIT INT TERM
+    trap it_cleanup EXIT
+    trap 'exit 130' INT
+    trap 'exit 143' TERM
 }
 
 it_cleanup() {

@@ -3,6 +3,14 @@
 
 PEERS_PY="python3 tests/integration/peers.py"
 
+# peers_setup: it_setup, and on INT/TERM exit at once (the EXIT trap cleans
+# up) instead of running on after it_cleanup with the peers gone.
+peers_setup() {
+    it_setup
+    trap 'exit 130' INT
+    trap 'exit 143' TERM
+}
+
 # pq URL EXPR: print EXPR on the JSON at URL (see peers.py for the helpers).
 pq() { $PEERS_PY q "$1" "$2"; }
 # pok URL EXPR: succeeds if EXPR is true (for it_wait_for and it_check).
@@ -68,6 +76,7 @@ check_demotion() {
 # Do not call these under it_check: it_bg and it_check share the global
 # variable "name".
 # start_watchdog NAME CONFIG PORT: start the watchdog and wait for /healthz.
+# shellcheck disable=SC2034 # WD_PID and PROM_PID are for the callers
 start_watchdog() {
     it_bg "$1" "$IT_BUILD/ratchet-watchdog" --config "$2"
     WD_PID=$IT_LAST_PID
@@ -75,6 +84,7 @@ start_watchdog() {
 }
 
 # start_prometheus NAME CONFIG DATA_DIR PORT: start Prometheus and wait until ready.
+# shellcheck disable=SC2034
 start_prometheus() {
     it_bg "$1" prometheus --config.file="$2" --storage.tsdb.path="$3" \
         --web.listen-address="127.0.0.1:$4" --log.level=warn

@@ -10,11 +10,12 @@
 #           poll sees it: demoted all the same
 # plus webhooks with a wrong or missing bearer token (401, counted).
 # Usage: tests/integration/t_alertmanager.sh BUILD_DIR (from the repo root)
+# shellcheck disable=SC2154 # starts_<bot> and ws_<bot> are set by eval
 set -u
 IT_BUILD=${1:-build}
 . tests/integration/lib.sh
 . tests/integration/lib_peers.sh
-it_setup
+peers_setup
 
 WIN=12        # p0_alert window (s)
 AGE=5         # p0_alert max_evidence_age (s)

@@ -15,7 +15,7 @@ set -u
 IT_BUILD=${1:-build}
 . tests/integration/lib.sh
 . tests/integration/lib_peers.sh
-it_setup
+peers_setup
 
 DWIN=8        # recon_drift window (s); evidence age 1m: the feed is a static document
 CWIN=6        # cvss window (s)

@@ -11,11 +11,12 @@
 #           held as unknown, no decision while down; service resumes after
 #           Prometheus is restarted
 # Usage: tests/integration/t_prometheus.sh BUILD_DIR (from the repo root)
+# shellcheck disable=SC2154 # ws_<bot> are set by eval
 set -u
 IT_BUILD=${1:-build}
 . tests/integration/lib.sh
 . tests/integration/lib_peers.sh
-it_setup
+peers_setup
 
 WIN=12        # error_rate window (s)
 AGE=3         # error_rate max_evidence_age (s)

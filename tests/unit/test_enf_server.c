@@ -648,6 +648,76 @@ TEST(idle_connection_is_closed) {
     env_done(&e);
 }
 
+/* A peer that sends heartbeats and does not read the replies. */
+#define HB_FRAME 20 /* HEARTBEAT and HEARTBEAT_ACK: header + int64 */
+#define HB_BATCH 100
+#define FLOOD_CAP (4u << 20) /* far beyond every buffer on the way if reading stops */
+
+struct flood {
+    int fd;
+    uint8_t batch[HB_BATCH * HB_FRAME];
+    size_t pos;         /* bytes of the current batch sent */
+    uint64_t sent;      /* whole heartbeats sent */
+    uint64_t acked_bytes;
+};
+
+static void flood_send(struct flood *f) {
+    ssize_t k = send(f->fd, f->batch + f->pos, sizeof f->batch - f->pos, MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (k <= 0)
+        return;
+    f->pos += (size_t)k;
+    f->sent = f->sent - f->sent % HB_BATCH + f->pos / HB_FRAME;
+    if (f->pos == sizeof f->batch)
+        f->pos = 0;
+}
+
+/* Reads every reply and finishes the batch under way; true when all are answered. */
+static bool flood_drained(struct env *e, void *ud) {
+    struct flood *f = ud;
+    uint8_t buf[65536];
+    ssize_t k;
+    while ((k = recv(f->fd, buf, sizeof buf, MSG_DONTWAIT)) > 0)
+        f->acked_bytes += (uint64_t)k;
+    if (f->pos != 0)
+        flood_send(f);
+    return f->pos == 0 && f->acked_bytes == f->sent * HB_FRAME && stats(e).messages[RT_MSG_HEARTBEAT] == f->sent;
+}
+
+TEST(a_peer_that_does_not_read_its_replies_is_not_read_either) {
+    struct env e;
+    REQUIRE(env_init(&e));
+    REQUIRE(env_start(&e));
+    static struct flood f;
+    memset(&f, 0, sizeof f);
+    f.fd = client_ready(&e);
+    REQUIRE(f.fd >= 0);
+    struct rt_msg hb = {.type = RT_MSG_HEARTBEAT};
+    hb.u.heartbeat.ts_us = T0;
+    for (int i = 0; i < HB_BATCH; i++)
+        REQUIRE(encode(&hb, f.batch + i * HB_FRAME) == HB_FRAME);
+    /* Send until neither side moves: the server must stop reading once its
+     * replies pile up, or this runs into the cap. */
+    int still = 0;
+    while (still < 20 && f.sent * HB_FRAME < FLOOD_CAP) {
+        uint64_t sent = f.sent, seen = stats(&e).messages[RT_MSG_HEARTBEAT];
+        flood_send(&f);
+        event_base_loop(e.base, EVLOOP_NONBLOCK);
+        still = f.sent == sent && stats(&e).messages[RT_MSG_HEARTBEAT] == seen ? still + 1 : 0;
+    }
+    CHECK(still == 20);
+    CHECK(f.sent * HB_FRAME < FLOOD_CAP);
+    CHECK(stats(&e).messages[RT_MSG_HEARTBEAT] < f.sent);
+    /* Once the peer reads, every request is answered. */
+    CHECK(run_until(&e, flood_drained, &f));
+    CHECK_EQ_INT(e.core.heartbeats, f.sent);
+    struct rt_enf_server_stats st = stats(&e);
+    CHECK_EQ_INT(st.open_connections, 1);
+    for (int i = 0; i < RT_ENF_PERR_COUNT; i++)
+        CHECK_EQ_INT(st.protocol_errors[i], 0);
+    close(f.fd);
+    env_done(&e);
+}
+
 /* ---- peers ---- */
 
 struct child {
@@ -720,10 +790,10 @@ static char connect_as(struct env *e, uid_t uid, gid_t gid) {
     return c.result;
 }
 
-static bool need_root(void) {
+static bool need_root(const char *why) {
     if (geteuid() == 0)
         return true;
-    printf("    skipped: needs root to run a peer as uid %d\n", NOBODY);
+    printf("    skipped: needs root %s\n", why);
     return false;
 }
 
@@ -737,7 +807,7 @@ static struct env *peer_env(struct env *e) {
 }
 
 TEST(peer_with_unlisted_uid_is_refused) {
-    if (!need_root())
+    if (!need_root("to run a peer as uid 65534"))
         return;
     struct env e;
     REQUIRE(peer_env(&e));
@@ -754,7 +824,7 @@ TEST(peer_with_unlisted_uid_is_refused) {
 }
 
 TEST(peer_with_allowed_uid_or_primary_gid_is_accepted) {
-    if (!need_root())
+    if (!need_root("to run peers as other uids and gids"))
         return;
     struct env e;
     REQUIRE(peer_env(&e));
@@ -780,7 +850,7 @@ TEST(peer_with_allowed_uid_or_primary_gid_is_accepted) {
 }
 
 TEST(root_is_refused_when_not_listed) {
-    if (!need_root())
+    if (!need_root("to connect as root"))
         return;
     struct env e;
     REQUIRE(peer_env(&e));
