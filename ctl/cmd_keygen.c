@@ -17,6 +17,9 @@
 
 #define DEFAULT_NAME "ratchet-enforcer"
 
+/* Also declared in ctl/ctl.h once registered in ctl/ratchetctl.c. */
+int cmd_keygen_main(int argc, char **argv);
+
 static void usage(FILE *f) {
     fprintf(f, "usage: ratchetctl keygen --out DIR [--name NAME]\n"
                "Writes DIR/NAME.key (private, mode 0400) and DIR/NAME.pub (public); refuses to overwrite.\n"

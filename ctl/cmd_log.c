@@ -22,6 +22,9 @@
 #include "ctl/ctl.h"
 #include "gen/reason_codes.h"
 
+/* Also declared in ctl/ctl.h once registered in ctl/ratchetctl.c. */
+int cmd_log_main(int argc, char **argv);
+
 #define MAX_PUBKEYS 16
 
 static void usage(FILE *f) {

@@ -103,7 +103,7 @@ static int write_view(struct enf_core *c) {
         rt_sb_json_str(&b, c->d[i].bot);
         rt_sb_puts(&b, ",\"readiness\":\"limited_live\",\"since\":");
         rt_sb_json_time(&b, c->d[i].decided_at_us);
-        rt_sb_printf(&b, ",\"seq\":%llu}", (unsigned long long)c->d[i].seq);
+        rt_sb_puts(&b, "}");
     }
     rt_sb_puts(&b, "\n]}\n");
     c->stats.limited_bots = listed;
