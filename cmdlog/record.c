@@ -174,18 +174,35 @@ static int check_fields(const struct rt_log_record *r, char *err, size_t errlen)
 
 /* ---- serializer ---- */
 
-static void put_key(struct rt_strbuf *b, const char *name) { rt_sb_printf(b, ",\"%s\":", name); }
+static void put_key(struct rt_strbuf *b, const char *name) {
+    rt_sb_putn(b, ",\"", 2);
+    rt_sb_puts(b, name);
+    rt_sb_putn(b, "\":", 2);
+}
+
+static void put_u64(struct rt_strbuf *b, uint64_t v) {
+    char buf[20];
+    size_t n = sizeof buf;
+    do
+        buf[--n] = (char)('0' + v % 10);
+    while ((v /= 10) != 0);
+    rt_sb_putn(b, buf + n, sizeof buf - n);
+}
 
 static void put_hex(struct rt_strbuf *b, const uint8_t *v, size_t n) {
-    char hex[2 * 64 + 1];
-    rt_log_hex(v, n, hex);
-    rt_sb_printf(b, "\"%s\"", hex);
+    char hex[2 * 64 + 3];
+    hex[0] = '"';
+    rt_log_hex(v, n, hex + 1);
+    hex[2 * n + 1] = '"';
+    rt_sb_putn(b, hex, 2 * n + 2);
 }
 
 static void put_b64(struct rt_strbuf *b, const uint8_t *v, size_t n) {
-    char s[RT_LOG_B64_LEN(64) + 1];
-    rt_log_b64(v, n, s);
-    rt_sb_printf(b, "\"%s\"", s);
+    char s[RT_LOG_B64_LEN(64) + 3];
+    s[0] = '"';
+    size_t len = rt_log_b64(v, n, s + 1);
+    s[len + 1] = '"';
+    rt_sb_putn(b, s, len + 2);
 }
 
 static void put_demote(struct rt_strbuf *b, const struct rt_msg_demote *d) {
@@ -210,7 +227,7 @@ static void put_demote(struct rt_strbuf *b, const struct rt_msg_demote *d) {
     rt_sb_json_time(b, d->evidence_ts_us);
     rt_sb_puts(b, ",\"value\":");
     rt_sb_json_num(b, d->evidence_value);
-    rt_sb_printf(b, ",\"known\":%s}", d->evidence_known ? "true" : "false");
+    rt_sb_puts(b, d->evidence_known ? ",\"known\":true}" : ",\"known\":false}");
     put_key(b, "threshold");
     if (d->has_threshold)
         rt_sb_json_num(b, d->threshold);
@@ -245,19 +262,19 @@ static void put_type_fields(struct rt_strbuf *b, const struct rt_log_record *r) 
         break;
     case RT_LOG_TORN_TAIL:
         put_key(b, "torn_bytes");
-        rt_sb_printf(b, "%" PRIu64, r->u.torn_tail.torn_bytes);
+        put_u64(b, r->u.torn_tail.torn_bytes);
         put_key(b, "torn_sha256");
         put_hex(b, r->u.torn_tail.torn_sha256, 32);
         put_key(b, "offset");
-        rt_sb_printf(b, "%" PRIu64, r->u.torn_tail.offset);
+        put_u64(b, r->u.torn_tail.offset);
         break;
     case RT_LOG_ACTUATED:
         put_key(b, "for_seq");
-        rt_sb_printf(b, "%" PRIu64, r->u.actuated.for_seq);
+        put_u64(b, r->u.actuated.for_seq);
         put_key(b, "target");
         rt_sb_json_str(b, r->u.actuated.target);
         put_key(b, "http_status");
-        rt_sb_printf(b, "%d", r->u.actuated.http_status);
+        put_u64(b, (uint64_t)r->u.actuated.http_status);
         break;
     case RT_LOG_KEY_ROTATION:
         put_key(b, "new_key_name");
@@ -272,7 +289,9 @@ static void put_type_fields(struct rt_strbuf *b, const struct rt_log_record *r) 
 
 static void serialize(const struct rt_log_record *r, struct rt_strbuf *b) {
     rt_sb_reset(b);
-    rt_sb_printf(b, "{\"v\":%d,\"seq\":%" PRIu64, RT_LOG_FORMAT_VERSION, r->seq);
+    _Static_assert(RT_LOG_FORMAT_VERSION == 1, "the serializer writes \"v\":1");
+    rt_sb_puts(b, "{\"v\":1,\"seq\":");
+    put_u64(b, r->seq);
     put_key(b, "ts");
     rt_sb_json_time(b, r->ts_us);
     put_key(b, "type");
@@ -333,10 +352,16 @@ static bool lit(struct cur *c, const char *s) {
 static bool key(struct cur *c, const char *name, bool first) {
     if (c->bad)
         return false;
-    char want[48];
-    snprintf(want, sizeof want, "%s\"%s\":", first ? "" : ",", name);
-    if (!lit(c, want))
+    const char *p = c->p;
+    size_t n = strlen(name);
+    if (!first && p < c->end && *p == ',')
+        p++;
+    else if (!first)
         return fail(c, "expected field \"%s\"", name);
+    if ((size_t)(c->end - p) < n + 3 || p[0] != '"' || memcmp(p + 1, name, n) != 0 || p[n + 1] != '"' ||
+        p[n + 2] != ':')
+        return fail(c, "expected field \"%s\"", name);
+    c->p = p + n + 3;
     return true;
 }
 

@@ -74,6 +74,8 @@ struct vctx {
     size_t n_notes, n_sorted, *notes_by_size; /* parsed notes by size */
     uint64_t history_fragments;
     uint64_t torn_tails, rotations;
+    uint64_t walked;          /* records the walk accepted */
+    struct rt_merkle walk_tree; /* over those records */
     unsigned threads;
 };
 
@@ -387,12 +389,12 @@ static void walk(struct vctx *v) {
     uint64_t seq = 0;
     int cur = -1;
     bool after_torn = false;
-    struct rt_merkle tree;
-    rt_merkle_init(&tree);
+    struct rt_merkle *tree = &v->walk_tree;
+    rt_merkle_init(tree);
     size_t ci = 0;
     v->stop = v->n_lines;
     v->stop_key = -1;
-    note_roots_at(v, &ci, &tree);
+    note_roots_at(v, &ci, tree);
     for (size_t i = 0; i < v->n_lines;) {
         struct line *L = &v->lines[i];
         if (L->claimed_by) {
@@ -429,8 +431,9 @@ static void walk(struct vctx *v) {
         after_torn = false;
         v->rec_line[seq++] = (uint32_t)i;
         memcpy(prev, L->hash, 32);
-        rt_merkle_append(&tree, L->leaf);
-        note_roots_at(v, &ci, &tree);
+        rt_merkle_append(tree, L->leaf);
+        note_roots_at(v, &ci, tree);
+        v->walked = seq;
         i++;
     }
 }
@@ -676,15 +679,22 @@ static bool tail_holds_valid_record(struct vctx *v, size_t from) {
 
 /* State after the first `records` valid records: tree, last hash, key. */
 static void prefix_state(const struct vctx *v, uint64_t records, struct rt_merkle *tree, uint8_t last[32], int *key) {
-    rt_merkle_init(tree);
     memset(last, 0, 32);
     *key = -1;
-    for (uint64_t s = 0; s < records; s++) {
-        const struct line *L = &v->lines[v->rec_line[s]];
-        rt_merkle_append(tree, L->leaf);
-        memcpy(last, L->hash, 32);
-        *key = L->type == RT_LOG_KEY_ROTATION ? L->x.new_key_index : L->key_index;
+    if (records == 0) {
+        rt_merkle_init(tree);
+        return;
     }
+    const struct line *L = &v->lines[v->rec_line[records - 1]];
+    memcpy(last, L->hash, 32);
+    *key = L->type == RT_LOG_KEY_ROTATION ? L->x.new_key_index : L->key_index;
+    if (records == v->walked) {
+        *tree = v->walk_tree; /* the usual case: no need to hash it again */
+        return;
+    }
+    rt_merkle_init(tree);
+    for (uint64_t s = 0; s < records; s++)
+        rt_merkle_append(tree, v->lines[v->rec_line[s]].leaf);
 }
 
 static int deliver(const struct vctx *v, uint64_t records, rt_log_record_fn fn, void *ud) {

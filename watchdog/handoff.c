@@ -330,7 +330,7 @@ int rt_handoff_open(struct event_base *base, const struct rt_handoff_options *op
     h->opt = *opt;
     h->opt.heartbeat_us = opt->heartbeat_us ? opt->heartbeat_us : 30 * RT_USEC_PER_SEC;
     h->opt.retry_min_us = opt->retry_min_us ? opt->retry_min_us : RT_USEC_PER_SEC / 2;
-    h->opt.retry_max_us = opt->retry_max_us ? opt->retry_max_us : 60 * RT_USEC_PER_SEC;
+    h->opt.retry_max_us = opt->retry_max_us ? opt->retry_max_us : 10 * RT_USEC_PER_SEC; /* a local socket: retry often */
     h->opt.refused_retry_us = opt->refused_retry_us ? opt->refused_retry_us : 3600 * RT_USEC_PER_SEC;
     h->socket_path = strdup(opt->socket_path);
     h->timer = evtimer_new(base, on_timer, h);

@@ -20,7 +20,7 @@ struct rt_handoff_options {
     const char *state_dir;
     int64_t heartbeat_us;     /* default 30 s */
     int64_t retry_min_us;     /* reconnect backoff, default 500 ms */
-    int64_t retry_max_us;     /* default 60 s */
+    int64_t retry_max_us;     /* default 10 s */
     int64_t refused_retry_us; /* re-send a refused request after this, default 1 h */
     const struct rt_journal_ops *ops; /* NULL: real I/O */
 };
