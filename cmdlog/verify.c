@@ -569,8 +569,8 @@ static int check_given_checkpoint(struct vctx *v, uint64_t records, struct rt_lo
     if (!cp)
         return -ENOMEM;
     int r = rt_log_checkpoint_parse(N->text, N->len, cp, err, sizeof err);
-    if (r == 0 && !N->sig_ok)
-        rt_log_checkpoint_verify(cp, N->text, v->note_keys, v->n_note_keys, err, sizeof err);
+    if (r == 0 && !N->sig_ok && rt_log_checkpoint_verify(cp, N->text, v->note_keys, v->n_note_keys, err, sizeof err) == 0)
+        say(err, sizeof err, "checkpoint: signature could not be checked");
     if (r == 0 && N->sig_ok && !N->origin_ok)
         say(err, sizeof err, "checkpoint is for origin \"%s\", not this log's \"%s\"", cp->origin, v->origin);
     free(cp);
@@ -727,9 +727,7 @@ static int verdict(struct vctx *v, bool allow_torn, struct rt_log_verify_result 
     uint64_t seq = 0;
     size_t k = first_fault(v, res->reason, sizeof res->reason, &seq);
     if (k == v->n_lines) {
-        *records = 0;
-        for (size_t i = 0; i < v->n_lines; i++)
-            *records += v->lines[i].parsed && !v->lines[i].torn;
+        *records = v->walked;
         res->reason[0] = '\0';
         return 0;
     }

@@ -29,7 +29,7 @@
 #include "cmdlog/record.h"
 
 #define RT_LOG_MAX_BYTES (UINT64_C(1) << 30)   /* a log file larger than this is refused */
-#define RT_LOG_MAX_LINES 4000000u               /* about 1 GiB of bookkeeping at most */
+#define RT_LOG_MAX_LINES 2000000u               /* 256 bytes of bookkeeping each: 512 MiB at most */
 #define RT_LOG_HISTORY_MAX_BYTES (256u << 20)  /* <dir>/checkpoints */
 #define RT_LOG_MAX_KEYS 64                      /* genesis key + rotations */
 #define RT_LOG_MAX_THREADS 256

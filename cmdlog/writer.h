@@ -80,10 +80,11 @@ struct rt_logw;
  * with every core, calls fn (may be NULL) for every valid record in order,
  * including a genesis or torn_tail record written by the open itself, and
  * returns the writer. key is the current signing key (the writer keeps its
- * own reference). Errors: -EBADMSG (log, checkpoint or history invalid),
- * -EKEYREJECTED (the log's current key is not `key`), -EINVAL (bad origin
- * or origin differs from the log's), -EBUSY (another writer), -EIO, -errno,
- * or fn's error; rep->message says why. rep may be NULL. */
+ * own reference). Errors: -EBADMSG (log, checkpoint or history invalid,
+ * also a log of another origin, or a deleted or emptied log whose
+ * checkpoints remain), -EKEYREJECTED (the log's current key is not `key`),
+ * -EINVAL (invalid origin), -EBUSY (another writer), -EIO, -errno, or fn's
+ * error; rep->message says why. rep may be NULL. */
 int rt_logw_open(const char *dir, const char *origin, const struct rt_log_key *key, const uint8_t policy_sha256[32],
                  rt_log_record_fn fn, void *ud, struct rt_logw **out, struct rt_logw_report *rep);
 int rt_logw_open_ex(const char *dir, const char *origin, const struct rt_log_key *key,

@@ -173,9 +173,11 @@ void rt_duration_format(int64_t us, char buf[RT_DURATION_BUFSZ]) {
         snprintf(buf, RT_DURATION_BUFSZ, "0s");
         return;
     }
-    if (us < RT_USEC_PER_SEC) {
-        snprintf(buf, RT_DURATION_BUFSZ, us % 1000 == 0 ? "%" PRId64 "ms" : "%" PRId64 "us",
-                 us % 1000 == 0 ? us / 1000 : us);
+    if (us < RT_USEC_PER_SEC) { /* people read milliseconds, not microseconds */
+        if (us < 1000)
+            snprintf(buf, RT_DURATION_BUFSZ, "%" PRId64 "us", us);
+        else
+            snprintf(buf, RT_DURATION_BUFSZ, "%" PRId64 "ms", us / 1000);
         return;
     }
     int64_t s = us / RT_USEC_PER_SEC;

@@ -18,7 +18,6 @@
 #define DEFAULT_NAME "ratchet-enforcer"
 
 /* Also declared in ctl/ctl.h once registered in ctl/ratchetctl.c. */
-int cmd_keygen_main(int argc, char **argv);
 
 static void usage(FILE *f) {
     fprintf(f, "usage: ratchetctl keygen --out DIR [--name NAME]\n"

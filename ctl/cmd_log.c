@@ -23,7 +23,6 @@
 #include "gen/reason_codes.h"
 
 /* Also declared in ctl/ctl.h once registered in ctl/ratchetctl.c. */
-int cmd_log_main(int argc, char **argv);
 
 #define MAX_PUBKEYS 16
 

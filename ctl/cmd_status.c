@@ -111,7 +111,7 @@ static void print_bot(json_t *bot, struct rt_strbuf *why) {
         fmt_seconds(json_object_get(c, "unknown_seconds"), unk);
         fmt_evidence(k, json_object_get(c, "last_evidence"), ev, sizeof(ev));
         const char *state = str(c, "state");
-        printf("%-20s %-13s %-12s %-8s %-22s %-12s %s\n", id, ready, k, state, str(c, "window_start"), in, ev);
+        printf("%-20s %-13s %-12s %-8s %-27s %-12s %s\n", id, ready, k, state, str(c, "window_start"), in, ev);
         if (json_is_number(json_object_get(c, "demote_in_seconds")))
             rt_sb_printf(why, "%s will be demoted in %s (at %s) because %s since %s; evidence %s%s%s%s.\n", id, in,
                          str(c, "demote_at"), because(k), str(c, "window_start"), ev,
@@ -120,7 +120,7 @@ static void print_bot(json_t *bot, struct rt_strbuf *why) {
                          json_number_value(json_object_get(c, "unknown_seconds")) > 0 ? unk : "");
     }
     if (!any)
-        printf("%-20s %-13s %-12s %-8s %-22s %-12s %s\n", id, ready, "-", "ok", "-", "-", "-");
+        printf("%-20s %-13s %-12s %-8s %-27s %-12s %s\n", id, ready, "-", "ok", "-", "-", "-");
 }
 
 static void print_table(json_t *root) {
@@ -133,7 +133,7 @@ static void print_table(json_t *root) {
     printf("; enforcer %s, %lld demotion(s) pending\n\n",
            json_is_true(json_object_get(enf, "connected")) ? "connected" : "NOT CONNECTED",
            (long long)json_integer_value(json_object_get(enf, "pending")));
-    printf("%-20s %-13s %-12s %-8s %-22s %-12s %s\n", "BOT", "READINESS", "IN BREACH", "STATE", "SINCE",
+    printf("%-20s %-13s %-12s %-8s %-27s %-12s %s\n", "BOT", "READINESS", "IN BREACH", "STATE", "SINCE",
            "DEMOTION IN", "LAST EVIDENCE");
     struct rt_strbuf why = {0};
     size_t i;

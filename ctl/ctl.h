@@ -8,5 +8,7 @@ int cmd_replay_main(int argc, char **argv);
 int cmd_cvss_main(int argc, char **argv);
 int cmd_reasons_main(int argc, char **argv);
 int cmd_status_main(int argc, char **argv);
+int cmd_log_main(int argc, char **argv);
+int cmd_keygen_main(int argc, char **argv);
 
 #endif

@@ -17,6 +17,8 @@ static const struct command commands[] = {
     {"policy", cmd_policy_main, "check FILE | show: validate a policy file, print the default"},
     {"replay", cmd_replay_main, "[--policy F] [--against OLD] [--json] EVIDENCE: re-run history"},
     {"cvss", cmd_cvss_main, "VECTOR...: CVSS v3.0/v3.1 base scores"},
+    {"log", cmd_log_main, "verify | show: check or read the signed command log (auditors)"},
+    {"keygen", cmd_keygen_main, "--out DIR [--name NAME]: a new Ed25519 signing key pair"},
     {"reasons", cmd_reasons_main, "[--json]: every reason code with its plain-English message"},
 };
 

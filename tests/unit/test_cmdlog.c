@@ -1006,4 +1006,33 @@ TEST(single_pushed_record_verifies_on_its_own) {
     fixture_free(&fx);
 }
 
+TEST(committed_fixture_still_verifies) {
+    /* Written by an earlier build: the format must not drift. */
+    const char *dir = "tests/cmdlog/fixtures";
+    char path[PATH_MAX], err[256];
+    pathf(path, "%s/genesis.pub", dir);
+    struct rt_log_pubkey *pub = NULL;
+    REQUIRE(rt_log_pubkey_load(path, NULL, &pub, err, sizeof err) == 0);
+    pathf(path, "%s/checkpoint", dir);
+    char *cp = read_text(path, NULL);
+    REQUIRE(cp);
+    const struct rt_log_pubkey *t[1] = {pub};
+    struct rt_log_verify_opts o = {.trusted = t, .n_trusted = 1, .origin = "ratchet.example/commands",
+                                   .checkpoint = cp, .checkpoint_len = strlen(cp)};
+    struct rt_log_verify_result res;
+    pathf(path, "%s/commands.log", dir);
+    int r = rt_log_verify_file(path, &o, &res);
+    if (r < 0)
+        fprintf(stderr, "    %s\n", res.reason);
+    CHECK_EQ_INT(r, 0);
+    CHECK_EQ_INT(res.records, 9);
+    CHECK_EQ_INT(res.key_rotations, 1);
+    CHECK_EQ_INT(res.torn_tails, 1);
+    CHECK_EQ_INT(res.history_verified, 2);
+    CHECK(res.checkpoint_checked && res.checkpoint_size == 9);
+    CHECK_EQ_STR(res.key_name, "enforcer-2026b");
+    free(cp);
+    rt_log_pubkey_free(pub);
+}
+
 TEST_MAIN()

@@ -95,7 +95,11 @@ TEST(duration_format_is_readable) {
     rt_duration_format(-5, buf);
     CHECK_EQ_STR(buf, "0s");
     rt_duration_format(2500, buf);
-    CHECK_EQ_STR(buf, "2500us");
+    CHECK_EQ_STR(buf, "2ms");
+    rt_duration_format(236371, buf);
+    CHECK_EQ_STR(buf, "236ms");
+    rt_duration_format(999, buf);
+    CHECK_EQ_STR(buf, "999us");
     rt_duration_format(250000, buf);
     CHECK_EQ_STR(buf, "250ms");
     rt_duration_format(3600 * RT_USEC_PER_SEC, buf);
