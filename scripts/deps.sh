@@ -6,8 +6,8 @@
 set -eu
 
 build_pkgs="gcc make pkg-config libevent-dev libcurl4-openssl-dev libjansson-dev libsystemd-dev libssl-dev"
-test_pkgs="openssl python3 curl prometheus prometheus-alertmanager gdb"
-demo_pkgs="openssl python3 curl prometheus prometheus-alertmanager"
+test_pkgs="openssl python3 curl prometheus prometheus-alertmanager gdb e2fsprogs"
+demo_pkgs="openssl python3 curl prometheus prometheus-alertmanager e2fsprogs"
 
 case "${1:-build}" in
     build) want="$build_pkgs" ;;
