@@ -17,8 +17,8 @@ run_suite() {
     "$@" >"$log" 2>&1
     status=$?
     cat "$log"
-    counts=$(grep -E '^([A-Za-z-]+: )?[0-9]+ passed, [0-9]+ failed' "$log" | tail -n 1 |
-             sed -E 's/^[A-Za-z-]+: //; s/^([0-9]+) passed, ([0-9]+) failed.*/\1 \2/')
+    counts=$(grep -E '^([A-Za-z0-9_.-]+: )?[0-9]+ passed, [0-9]+ failed' "$log" | tail -n 1 |
+             sed -E 's/^[A-Za-z0-9_.-]+: //; s/^([0-9]+) passed, ([0-9]+) failed.*/\1 \2/')
     if [ -z "$counts" ]; then
         counts="0 1"
         echo "$name: died without a summary (exit $status)"
