@@ -254,6 +254,16 @@ static void enc_payload(struct wbuf *w, const struct rt_msg *m) {
         w_i64(w, m->u.readiness.since_us);
         w_u64(w, m->u.readiness.seq);
         break;
+    case RT_MSG_ACTUATED:
+        w_u64(w, m->u.actuated.for_seq);
+        w_u16(w, m->u.actuated.http_status);
+        w_str(w, m->u.actuated.target);
+        break;
+    case RT_MSG_ACTUATED_ACK:
+        w_u64(w, m->u.actuated_ack.for_seq);
+        w_u8(w, (uint8_t)m->u.actuated_ack.status);
+        w_u64(w, m->u.actuated_ack.seq);
+        break;
     default:
         w->bad = true;
     }
@@ -279,6 +289,28 @@ static void dec_demote(struct rbuf *r, struct rt_msg_demote *d) {
     r_str(r, d->summary, RT_PROTO_SUMMARY_MAX, CS_TEXT, "summary");
     if (!r->bad && d->decided_at_us < d->window_start_us)
         r_fail(r, "decided_at: before window_start");
+}
+
+/* Only a success is worth recording: the watchdog retries anything else. */
+static void dec_actuated(struct rbuf *r, struct rt_msg_actuated *a) {
+    a->for_seq = r_u64(r, "for_seq");
+    a->http_status = r_u16(r, "http_status");
+    if (!r->bad && (a->http_status < 200 || a->http_status > 299))
+        r_fail(r, "http_status: %u is not 200..299", a->http_status);
+    r_str(r, a->target, RT_PROTO_TARGET_MAX, CS_TEXT, "target");
+    if (!r->bad && !a->target[0])
+        r_fail(r, "target: empty");
+}
+
+static void dec_actuated_ack(struct rbuf *r, struct rt_msg_actuated_ack *a) {
+    a->for_seq = r_u64(r, "for_seq");
+    uint8_t st = r_u8(r, "status");
+    if (!r->bad && (st < RT_ACTUATED_RECORDED || st > RT_ACTUATED_DUPLICATE))
+        r_fail(r, "status: unknown %u", st);
+    a->status = (enum rt_actuated_status)st;
+    a->seq = r_u64(r, "seq");
+    if (!r->bad && a->seq <= a->for_seq)
+        r_fail(r, "seq: not after for_seq");
 }
 
 static void dec_payload(struct rbuf *r, struct rt_msg *m) {
@@ -324,12 +356,18 @@ static void dec_payload(struct rbuf *r, struct rt_msg *m) {
         m->u.readiness.since_us = (int64_t)r_u64(r, "since");
         m->u.readiness.seq = r_u64(r, "seq");
         break;
+    case RT_MSG_ACTUATED:
+        dec_actuated(r, &m->u.actuated);
+        break;
+    case RT_MSG_ACTUATED_ACK:
+        dec_actuated_ack(r, &m->u.actuated_ack);
+        break;
     default:
         r_fail(r, "unknown message type %d", (int)m->type);
     }
 }
 
-static bool type_known(unsigned t) { return t >= RT_MSG_HELLO && t <= RT_MSG_READINESS; }
+static bool type_known(unsigned t) { return t >= RT_MSG_HELLO && t <= RT_MSG_TYPE_MAX; }
 
 int rt_proto_encode(const struct rt_msg *m, uint8_t *buf, size_t cap) {
     if (cap < RT_PROTO_HEADER || !type_known((unsigned)m->type))
@@ -380,8 +418,9 @@ int rt_proto_decode(const uint8_t *buf, size_t len, struct rt_msg *m, char *err,
 }
 
 const char *rt_msg_type_name(enum rt_msg_type t) {
-    static const char *const names[] = {"?",         "HELLO",          "HELLO_OK",         "DEMOTE",
-                                        "DEMOTE_ACK", "DEMOTE_REFUSED", "HEARTBEAT",        "HEARTBEAT_ACK",
-                                        "READINESS_QUERY", "READINESS"};
+    static const char *const names[] = {"?",          "HELLO",          "HELLO_OK",        "DEMOTE",
+                                        "DEMOTE_ACK", "DEMOTE_REFUSED", "HEARTBEAT",       "HEARTBEAT_ACK",
+                                        "READINESS_QUERY", "READINESS", "ACTUATED",        "ACTUATED_ACK"};
+    _Static_assert(ELEMENTSOF(names) == RT_MSG_TYPE_MAX + 1, "a name per message type");
     return type_known((unsigned)t) ? names[t] : "unknown";
 }

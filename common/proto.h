@@ -34,13 +34,24 @@ enum rt_msg_type {
     RT_MSG_HEARTBEAT_ACK = 7,
     RT_MSG_READINESS_QUERY = 8,
     RT_MSG_READINESS = 9,
+    RT_MSG_ACTUATED = 10,     /* watchdog -> enforcer: the control plane took demote record for_seq */
+    RT_MSG_ACTUATED_ACK = 11, /* enforcer -> watchdog: the actuated record is durable */
 };
+#define RT_MSG_TYPE_MAX RT_MSG_ACTUATED_ACK
 
 enum rt_demote_status {
     RT_DEMOTE_RECORDED = 1,        /* a new signed record */
     RT_DEMOTE_DUPLICATE = 2,       /* the same (bot, window) was recorded before */
     RT_DEMOTE_ALREADY_LIMITED = 3, /* the bot was already in Limited live */
 };
+
+enum rt_actuated_status {
+    RT_ACTUATED_RECORDED = 1,  /* a new signed actuated record */
+    RT_ACTUATED_DUPLICATE = 2, /* demote record for_seq was already marked actuated */
+};
+
+/* Same limit as an actuated record's "target" (cmdlog/record.h). */
+#define RT_PROTO_TARGET_MAX 255
 
 struct rt_msg_hello {
     uint16_t version; /* 1 */
@@ -89,6 +100,20 @@ struct rt_msg_readiness {
     uint64_t seq;
 };
 
+/* The control plane answered http_status (200..299) to the push of demote
+ * record for_seq at target (its URL without credentials or query). */
+struct rt_msg_actuated {
+    uint64_t for_seq;
+    uint16_t http_status;
+    char target[RT_PROTO_TARGET_MAX + 1];
+};
+
+struct rt_msg_actuated_ack {
+    uint64_t for_seq;
+    enum rt_actuated_status status;
+    uint64_t seq; /* the actuated record */
+};
+
 struct rt_msg {
     enum rt_msg_type type;
     union {
@@ -100,6 +125,8 @@ struct rt_msg {
         struct rt_msg_heartbeat heartbeat;
         struct rt_msg_readiness_query readiness_query;
         struct rt_msg_readiness readiness;
+        struct rt_msg_actuated actuated;
+        struct rt_msg_actuated_ack actuated_ack;
     } u;
 };
 

@@ -18,12 +18,15 @@
 #define MAX_BOTS 1000000
 #define MAX_FUTURE_US (300 * RT_USEC_PER_SEC) /* clock skew tolerated for decided_at */
 
+_Static_assert(RT_PROTO_TARGET_MAX == RT_LOG_TARGET_MAX, "an ACTUATED target fits an actuated record");
+
 /* One recorded demotion, also the dedup key (bot, condition, window start). */
 struct demotion {
     char bot[RT_BOT_ID_MAX + 1];
     enum rt_cond cond;
     int64_t window_start_us, decided_at_us;
     uint64_t seq;
+    uint64_t actuated_seq; /* its actuated record, 0 if none (seq 0 is the genesis record) */
 };
 
 struct enf_core {
@@ -56,7 +59,23 @@ static int remember(struct enf_core *c, const struct rt_msg_demote *m, uint64_t 
     x->window_start_us = m->window_start_us;
     x->decided_at_us = m->decided_at_us;
     x->seq = seq;
+    x->actuated_seq = 0;
     return 0;
+}
+
+/* The demotion recorded at seq, or NULL: d[] is in log order, so by seq. */
+static struct demotion *demotion_at(struct enf_core *c, uint64_t seq) {
+    size_t lo = 0, hi = c->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (c->d[mid].seq == seq)
+            return &c->d[mid];
+        if (c->d[mid].seq < seq)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return NULL;
 }
 
 /* The latest demotion of a bot, or NULL. */
@@ -86,6 +105,12 @@ static int on_record(const struct rt_log_record *rec, void *ud) {
     } else if (rec->type == RT_LOG_DEMOTE) {
         c->stats.demotions++;
         return remember(c, &rec->u.demote, rec->seq);
+    } else if (rec->type == RT_LOG_ACTUATED) {
+        /* the verified log names only demote records here */
+        struct demotion *x = demotion_at(c, rec->u.actuated.for_seq);
+        c->stats.actuated++;
+        if (x && x->actuated_seq == 0)
+            x->actuated_seq = rec->seq;
     }
     return 0;
 }
@@ -263,6 +288,53 @@ int enf_core_readiness(struct enf_core *c, const char *bot, struct rt_msg_readin
     reply->readiness = last ? 1 /* limited_live */ : 0;
     reply->since_us = last ? last->decided_at_us : 0;
     reply->seq = last ? last->seq : 0;
+    return 0;
+}
+
+int enf_core_actuated(struct enf_core *c, const struct rt_msg_actuated *req, int64_t now_wall_us,
+                      struct rt_msg_actuated_ack *reply) {
+    struct demotion *x = demotion_at(c, req->for_seq);
+    if (!x || req->http_status < 200 || req->http_status > 299) {
+        c->stats.actuated_invalid++;
+        if (!x)
+            rt_log(LOG_WARNING, NULL, NULL, NULL, "refusing an actuation of seq %llu: not a demote record of this log",
+                   (unsigned long long)req->for_seq);
+        else
+            rt_log(LOG_WARNING, NULL, NULL, NULL, "refusing an actuation of seq %llu: HTTP %u is not a success",
+                   (unsigned long long)req->for_seq, (unsigned)req->http_status);
+        return -EINVAL;
+    }
+    reply->for_seq = req->for_seq;
+    if (x->actuated_seq) { /* a re-sent report: one record per demote record */
+        c->stats.actuated_duplicates++;
+        reply->status = RT_ACTUATED_DUPLICATE;
+        reply->seq = x->actuated_seq;
+        return 0;
+    }
+    struct rt_log_record rec = {.type = RT_LOG_ACTUATED};
+    rec.u.actuated.for_seq = req->for_seq;
+    rec.u.actuated.http_status = req->http_status;
+    rt_strlcpy(rec.u.actuated.target, req->target, sizeof rec.u.actuated.target);
+    uint64_t seq;
+    int r = rt_logw_append(c->log, &rec, &seq); /* written and fdatasync'd, or -EIO */
+    if (r == -EINVAL) {
+        c->stats.actuated_invalid++;
+        return r;
+    }
+    if (r == 0)
+        r = rt_logw_checkpoint(c->log, now_wall_us);
+    if (r < 0) {
+        rt_log(LOG_CRIT, RT_MSGID_STATE_STORE_ERROR, x->bot, NULL, "command log: %s", rt_logw_last_error(c->log));
+        return -EIO;
+    }
+    c->stats.records++;
+    c->stats.actuated++;
+    x->actuated_seq = seq;
+    rt_log(LOG_NOTICE, NULL, x->bot, rt_cond_name(x->cond),
+           "the control plane at %s took the demotion of %s (record %llu, HTTP %u): signed record %llu", req->target,
+           x->bot, (unsigned long long)req->for_seq, (unsigned)req->http_status, (unsigned long long)seq);
+    reply->status = RT_ACTUATED_RECORDED;
+    reply->seq = seq;
     return 0;
 }
 

@@ -3,7 +3,9 @@
  * record, and which (bot, condition, window) were already recorded. It
  * checks each DEMOTE against its own copy of the policy, appends the signed
  * record (fdatasync'd) before acknowledging, and keeps the world-readable
- * readiness view in step. It has no command to undo anything. */
+ * readiness view in step. It also records, once per demote record, that the
+ * control plane acknowledged it (an "actuated" record, reported by the
+ * watchdog, which pushes the records). It has no command to undo anything. */
 #ifndef RATCHET_ENF_CORE_H
 #define RATCHET_ENF_CORE_H
 
@@ -39,6 +41,14 @@ void enf_core_close(struct enf_core *c);
 int enf_core_demote(struct enf_core *c, const struct rt_msg_demote *req, int64_t now_wall_us,
                     struct rt_msg *reply);
 int enf_core_readiness(struct enf_core *c, const char *bot, struct rt_msg_readiness *reply);
+/* The ACTUATED handler: the control plane took demote record req->for_seq.
+ * Appends one signed actuated record (fdatasync'd, checkpointed) and fills
+ * reply (RECORDED, or DUPLICATE with the earlier record's seq when that
+ * demote record was already marked: never a second record). -EINVAL (nothing
+ * written) when for_seq is not a demote record of the log or the status is
+ * not 2xx; -EIO when the log failed (the enforcer must exit). */
+int enf_core_actuated(struct enf_core *c, const struct rt_msg_actuated *req, int64_t now_wall_us,
+                      struct rt_msg_actuated_ack *reply);
 /* Any valid message from the watchdog. Records watchdog_back after a silence. */
 int enf_core_watchdog_seen(struct enf_core *c, int64_t now_wall_us, int64_t now_mono_us);
 /* Once a second: records watchdog_silent when the watchdog has been quiet too
@@ -47,6 +57,7 @@ int enf_core_tick(struct enf_core *c, int64_t now_wall_us, int64_t now_mono_us, 
 
 struct enf_core_stats {
     uint64_t records, demotions, duplicates, already_limited, refused, limited_bots;
+    uint64_t actuated, actuated_duplicates, actuated_invalid;
     bool watchdog_silent;
 };
 void enf_core_get_stats(const struct enf_core *c, struct enf_core_stats *out);

@@ -62,6 +62,14 @@ static int on_demote(const struct rt_msg_demote *req, struct rt_msg *reply, void
     return r;
 }
 
+static int on_actuated(const struct rt_msg_actuated *req, struct rt_msg_actuated_ack *reply, void *ud) {
+    struct daemon *d = ud;
+    int r = enf_core_actuated(d->core, req, clock_us(CLOCK_REALTIME), reply);
+    if (r == -EIO)
+        fail_and_exit(d, "the command log failed");
+    return r;
+}
+
 static void on_heartbeat(int64_t ts_us, void *ud) { (void)ts_us, (void)ud; }
 
 static int on_readiness(const char *bot, struct rt_msg_readiness *reply, void *ud) {
@@ -165,7 +173,8 @@ static int start_server(struct daemon *d) {
     if (!o.socket_path && (o.listen_fd = listen_fd()) < 0)
         return o.listen_fd;
     static const struct rt_enf_server_ops ops = {.on_demote = on_demote, .on_heartbeat = on_heartbeat,
-                                                 .on_readiness_query = on_readiness, .on_peer_activity = on_activity};
+                                                 .on_readiness_query = on_readiness, .on_peer_activity = on_activity,
+                                                 .on_actuated = on_actuated};
     d->server = rt_enf_server_new(d->base, &o, &ops, d);
     if (!d->server) {
         rt_log(LOG_ERR, NULL, NULL, NULL, "enforcer socket: %s", strerror(errno));

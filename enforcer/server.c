@@ -37,12 +37,13 @@ static const char *const state_names[CONN_STATE_COUNT] = {"NEW", "READY"};
  * the table is looked at. */
 static const bool permitted[CONN_STATE_COUNT][RT_ENF_MSG_TYPE_SLOTS] = {
     [CONN_NEW] = {[RT_MSG_HELLO] = true},
-    [CONN_READY] = {[RT_MSG_DEMOTE] = true, [RT_MSG_HEARTBEAT] = true, [RT_MSG_READINESS_QUERY] = true},
+    [CONN_READY] = {[RT_MSG_DEMOTE] = true, [RT_MSG_HEARTBEAT] = true, [RT_MSG_READINESS_QUERY] = true,
+                    [RT_MSG_ACTUATED] = true},
 };
 
 static bool peer_to_server(unsigned type) {
     return type == RT_MSG_HELLO || type == RT_MSG_DEMOTE || type == RT_MSG_HEARTBEAT ||
-           type == RT_MSG_READINESS_QUERY;
+           type == RT_MSG_READINESS_QUERY || type == RT_MSG_ACTUATED;
 }
 
 struct conn {
@@ -83,7 +84,7 @@ const char *rt_enf_proto_error_name(enum rt_enf_proto_error e) {
     static const char *const names[RT_ENF_PERR_COUNT] = {
         [RT_ENF_PERR_BAD_HEADER] = "bad_header",     [RT_ENF_PERR_MALFORMED] = "malformed",
         [RT_ENF_PERR_WRONG_DIRECTION] = "wrong_direction", [RT_ENF_PERR_WRONG_STATE] = "wrong_state",
-        [RT_ENF_PERR_TRUNCATED] = "truncated",
+        [RT_ENF_PERR_TRUNCATED] = "truncated", [RT_ENF_PERR_INVALID_REQUEST] = "invalid_request",
     };
     return (unsigned)e < RT_ENF_PERR_COUNT ? names[e] : "unknown";
 }
@@ -269,6 +270,30 @@ static bool handle_readiness_query(struct conn *c, const struct rt_msg_readiness
     return conn_send(c, &reply);
 }
 
+static bool handle_actuated(struct conn *c, const struct rt_msg_actuated *a) {
+    struct rt_enf_server *s = c->srv;
+    if (!s->ops.on_actuated) {
+        conn_violation(c, RT_ENF_PERR_WRONG_STATE, "ACTUATED is not served by this enforcer");
+        return false;
+    }
+    struct rt_msg reply = {.type = RT_MSG_ACTUATED_ACK};
+    /* As for DEMOTE: the record is durable before the reply is queued. */
+    int r = s->ops.on_actuated(a, &reply.u.actuated_ack, s->ud);
+    if (r == -EINVAL) {
+        char detail[96];
+        snprintf(detail, sizeof detail, "ACTUATED for seq %llu, which is not a demote record",
+                 (unsigned long long)a->for_seq);
+        conn_violation(c, RT_ENF_PERR_INVALID_REQUEST, detail);
+        return false;
+    }
+    if (r < 0) {
+        conn_internal_error(c, "the actuation could not be recorded");
+        return false;
+    }
+    reply.u.actuated_ack.for_seq = a->for_seq;
+    return conn_send(c, &reply);
+}
+
 /* A decoded message permitted in the state. Returns false if closed. */
 static bool handle_message(struct conn *c, const struct rt_msg *m) {
     struct rt_enf_server *s = c->srv;
@@ -281,6 +306,7 @@ static bool handle_message(struct conn *c, const struct rt_msg *m) {
     case RT_MSG_HEARTBEAT: return handle_heartbeat(c, &m->u.heartbeat);
     case RT_MSG_DEMOTE: return handle_demote(c, &m->u.demote);
     case RT_MSG_READINESS_QUERY: return handle_readiness_query(c, &m->u.readiness_query);
+    case RT_MSG_ACTUATED: return handle_actuated(c, &m->u.actuated);
     default: /* excluded by the table */
         conn_internal_error(c, "message type outside the table");
         return false;

@@ -4,7 +4,7 @@
  * state machine with a table of the messages permitted in each state.
  *
  *   NEW   --HELLO (version 1)--> READY      (answered with HELLO_OK)
- *   READY: DEMOTE, HEARTBEAT, READINESS_QUERY
+ *   READY: DEMOTE, HEARTBEAT, READINESS_QUERY, ACTUATED
  *
  * Anything else closes the connection at once: a frame the decoder refuses,
  * a message type the server sends (HELLO_OK, DEMOTE_ACK, ...) coming from
@@ -68,6 +68,13 @@ struct rt_enf_server_ops {
     /* reply arrives with its bot set to the query's; < 0 closes without a reply. */
     int (*on_readiness_query)(const char *bot, struct rt_msg_readiness *reply, void *ud);
     void (*on_peer_activity)(void *ud); /* optional; every valid message from an allowed peer */
+    /* Optional (without it ACTUATED is not permitted). Fill reply (the
+     * server sets its for_seq to the request's) and return 0; return
+     * -EINVAL when the request names something the log does not hold (no
+     * demote record for_seq): a protocol violation, the connection is
+     * closed as for a malformed frame; any other < 0 is an internal
+     * failure (closed without a reply, the watchdog re-sends). */
+    int (*on_actuated)(const struct rt_msg_actuated *req, struct rt_msg_actuated_ack *reply, void *ud);
 };
 
 /* Why a connection was closed for a protocol violation. */
@@ -77,13 +84,15 @@ enum rt_enf_proto_error {
     RT_ENF_PERR_WRONG_DIRECTION, /* a server-to-peer type (HELLO_OK, DEMOTE_ACK, ...) from the peer */
     RT_ENF_PERR_WRONG_STATE,     /* a peer-to-server type not permitted in the state (DEMOTE before HELLO) */
     RT_ENF_PERR_TRUNCATED,       /* EOF inside a frame */
+    RT_ENF_PERR_INVALID_REQUEST, /* well-formed, but names what the log does not hold (ACTUATED of a non-demote) */
     RT_ENF_PERR_COUNT
 };
 
-/* "bad_header" "malformed" "wrong_direction" "wrong_state" "truncated"; "unknown" otherwise. */
+/* "bad_header" "malformed" "wrong_direction" "wrong_state" "truncated" "invalid_request";
+ * "unknown" otherwise. */
 const char *rt_enf_proto_error_name(enum rt_enf_proto_error e);
 
-#define RT_ENF_MSG_TYPE_SLOTS (RT_MSG_READINESS + 1) /* messages[] is indexed by enum rt_msg_type */
+#define RT_ENF_MSG_TYPE_SLOTS (RT_MSG_TYPE_MAX + 1) /* messages[] is indexed by enum rt_msg_type */
 
 struct rt_enf_server_stats {
     uint64_t accepted;         /* connections from allowed peers, served */

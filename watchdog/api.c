@@ -77,7 +77,8 @@ static void webhook(struct rt_httpd_req *req, void *ud) {
 
 struct wd_view wd_api_view(const struct wd_api *api) {
     return (struct wd_view){.core = api->core, .health = wd_sources_health(api->sources),
-                            .webhook = api->webhook, .httpd = api->httpd, .started_us = api->started_us};
+                            .webhook = api->webhook, .httpd = api->httpd, .actuate = api->actuate,
+                            .started_us = api->started_us};
 }
 
 /* ?bot=ID (the only parameter). Returns 0, 1 if absent, -EINVAL. */

@@ -15,6 +15,7 @@ struct wd_api {
     struct wd_core *core;
     struct wd_sources *sources;
     struct rt_httpd *httpd;
+    struct wd_actuate *actuate; /* NULL: no control plane */
     uint64_t webhook[WD_WEBHOOK_OUTCOME_COUNT];
     int64_t started_us;
 };

@@ -401,6 +401,34 @@ static void parse_enforcer(struct cfgparse *ps, const struct rt_jpath *p, json_t
         WITH_FIELD(ps, p, f, SOCKET, take_path_max, RT_WD_SOCKET_PATH_MAX, socket_path);
 }
 
+/* The URL up to its query or fragment is what actuated records name. */
+static void take_control_plane_url(struct cfgparse *ps, const struct rt_jpath *p, const char *key,
+                                   const json_t *v, char **out) {
+    const char *s;
+    if (!rt_jcheck_string(&ps->jc, p, key, v, RT_WD_URL_MAX, &s) || !check_url(ps, p, key, s))
+        return;
+    size_t target = strcspn(s, "?#");
+    if (target > RT_WD_CONTROL_PLANE_TARGET_MAX) {
+        rt_jcheck_error(&ps->jc, p, RT_JAT_VALUE,
+                        "\"%s\" must be at most %d bytes before its query (the signed log records it)", key,
+                        RT_WD_CONTROL_PLANE_TARGET_MAX);
+        return;
+    }
+    copy_string(ps, s, out);
+}
+
+static void parse_control_plane(struct cfgparse *ps, const struct rt_jpath *p, json_t *v,
+                                struct rt_wd_control_plane *out) {
+    enum { URL, AUTH, LOG_DIR, N };
+    struct rt_jfield f[N] = {[URL] = {"url", true}, [AUTH] = {"auth", false}, [LOG_DIR] = {"log_dir", true}};
+    if (!rt_jcheck_fields(&ps->jc, p, v, f, N))
+        return;
+    out->enabled = true;
+    WITH_FIELD(ps, p, f, URL, take_control_plane_url, &out->url);
+    WITH_FIELD(ps, p, f, AUTH, take_source_auth, &out->auth);
+    WITH_FIELD(ps, p, f, LOG_DIR, take_path, &out->log_dir);
+}
+
 static void parse_http_client(struct cfgparse *ps, const struct rt_jpath *p, json_t *v,
                               struct rt_wd_http_client *out) {
     enum { TIMEOUT, MAX_CONCURRENCY, CA_FILE, INSECURE, N };
@@ -595,7 +623,7 @@ static void parse_cvss(struct cfgparse *ps, const struct rt_jpath *p, json_t *v,
 
 enum root_key {
     R_VERSION, R_LISTEN, R_AUTH, R_MAX_BODY_BYTES, R_POLICY_FILE, R_STATE_DIR, R_EVIDENCE_LOG, R_BOTS,
-    R_ENFORCER, R_ALERTMANAGER, R_PROMETHEUS, R_DRIFT, R_CVSS, R_HTTP_CLIENT, R_COUNT
+    R_ENFORCER, R_ALERTMANAGER, R_PROMETHEUS, R_DRIFT, R_CVSS, R_CONTROL_PLANE, R_HTTP_CLIENT, R_COUNT
 };
 
 static void parse_sections(struct cfgparse *ps, const struct rt_jpath *root, struct rt_jfield *f) {
@@ -621,6 +649,7 @@ static void parse_sections(struct cfgparse *ps, const struct rt_jpath *root, str
     SECTION(R_PROMETHEUS, parse_prometheus, &cfg->prometheus);
     SECTION(R_DRIFT, parse_drift, &cfg->drift);
     SECTION(R_CVSS, parse_cvss, &cfg->cvss);
+    SECTION(R_CONTROL_PLANE, parse_control_plane, &cfg->control_plane);
     SECTION(R_HTTP_CLIENT, parse_http_client, &cfg->http_client);
 #undef SECTION
 }
@@ -639,7 +668,8 @@ static void parse_root(struct cfgparse *ps, json_t *root) {
         [R_EVIDENCE_LOG] = {"evidence_log", false}, [R_BOTS] = {"bots", true},
         [R_ENFORCER] = {"enforcer", true},      [R_ALERTMANAGER] = {"alertmanager", false},
         [R_PROMETHEUS] = {"prometheus", false},  [R_DRIFT] = {"drift", false},
-        [R_CVSS] = {"cvss", false},              [R_HTTP_CLIENT] = {"http_client", false},
+        [R_CVSS] = {"cvss", false},              [R_CONTROL_PLANE] = {"control_plane", false},
+        [R_HTTP_CLIENT] = {"http_client", false},
     };
     rt_jcheck_fields(&ps->jc, &rootp, root, f, R_COUNT);
     if (!f[R_AUTH].value)
@@ -667,6 +697,13 @@ static void parse_root(struct cfgparse *ps, json_t *root) {
         kp = rt_jpath_key(&kp, "prometheus_query");
         rt_jcheck_error(&ps->jc, &kp, RT_JAT_KEY,
                         "\"prometheus_query\" needs a \"prometheus\" section (its url and auth are used)");
+    }
+    const struct rt_wd_control_plane *cp = &ps->cfg->control_plane;
+    if (cp->log_dir && ps->cfg->state_dir && strcmp(cp->log_dir, ps->cfg->state_dir) == 0) {
+        struct rt_jpath kp = rt_jpath_key(&rootp, "control_plane");
+        kp = rt_jpath_key(&kp, "log_dir");
+        rt_jcheck_error(&ps->jc, &kp, RT_JAT_VALUE,
+                        "\"log_dir\" is the enforcer's state_dir, not the watchdog's own \"state_dir\"");
     }
 }
 
@@ -713,6 +750,9 @@ void rt_wd_config_free(struct rt_wd_config *cfg) {
     free(cfg->cvss.url_template);
     free(cfg->cvss.dir);
     auth_free(&cfg->cvss.auth);
+    free(cfg->control_plane.url);
+    free(cfg->control_plane.log_dir);
+    auth_free(&cfg->control_plane.auth);
     free(cfg->http_client.ca_file);
     free(cfg);
 }

@@ -28,6 +28,8 @@
 #define RT_WD_MATCHER_MAX 1024
 #define RT_WD_USERNAME_MAX 256
 #define RT_WD_SECRET_MAX 4096 /* bytes of a credentials file, after trimming */
+/* The control plane's URL up to its query: the "target" of actuated records. */
+#define RT_WD_CONTROL_PLANE_TARGET_MAX 255
 
 /* Defaults. */
 #define RT_WD_DEFAULT_MAX_BODY_BYTES 1048576
@@ -141,6 +143,15 @@ struct rt_wd_cvss {
     struct rt_wd_auth auth; /* URL */
 };
 
+/* Where the watchdog pushes the enforcer's signed demote records
+ * (watchdog/actuate.h). Optional: without it nothing is pushed. */
+struct rt_wd_control_plane {
+    bool enabled;
+    char *url;      /* http(s), no credentials; up to its query at most RT_WD_CONTROL_PLANE_TARGET_MAX */
+    char *log_dir;  /* the enforcer's state_dir, which holds commands.log */
+    struct rt_wd_auth auth;
+};
+
 struct rt_wd_http_client {
     int64_t timeout_us;
     unsigned max_concurrency;
@@ -163,6 +174,7 @@ struct rt_wd_config {
     struct rt_wd_prometheus prometheus;
     struct rt_wd_drift drift;
     struct rt_wd_cvss cvss;
+    struct rt_wd_control_plane control_plane;
     struct rt_wd_http_client http_client;
 };
 

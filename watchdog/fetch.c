@@ -24,6 +24,9 @@ struct request {
     struct rt_fetcher *fetcher;
     CURL *easy;
     char *url;
+    char *post_body;              /* POST: our copy of the body; NULL for GET */
+    size_t post_len;
+    struct curl_slist *headers;   /* POST: Content-Type, no Expect */
     rt_fetch_done_fn done;
     void *userdata;
     char *body; /* body_cap + 1 bytes, for the NUL */
@@ -119,6 +122,8 @@ static void request_free(struct request *r) {
         return;
     if (r->easy)
         curl_easy_cleanup(r->easy);
+    curl_slist_free_all(r->headers);
+    free(r->post_body);
     free(r->url);
     free(r->body);
     free(r);
@@ -283,7 +288,14 @@ static CURLcode set_transfer_options(struct rt_fetcher *f, struct request *r) {
             c = curl_easy_setopt(e, opt, val);          \
     } while (0)
     SET(CURLOPT_URL, r->url);
-    SET(CURLOPT_HTTPGET, 1L);
+    if (r->post_body) {
+        SET(CURLOPT_POST, 1L);
+        SET(CURLOPT_POSTFIELDS, r->post_body);
+        SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->post_len);
+        SET(CURLOPT_HTTPHEADER, r->headers);
+    } else {
+        SET(CURLOPT_HTTPGET, 1L);
+    }
     SET(CURLOPT_PROTOCOLS_STR, "http,https");
     SET(CURLOPT_FOLLOWLOCATION, 0L);
     SET(CURLOPT_NOSIGNAL, 1L); /* no SIGALRM for DNS timeouts in a daemon */
@@ -305,8 +317,37 @@ static CURLcode set_transfer_options(struct rt_fetcher *f, struct request *r) {
     return c;
 }
 
+/* What a POST adds to a request. */
+struct post {
+    const char *content_type;
+    const void *body;
+    size_t len;
+};
+
+static int request_set_post(struct request *r, const struct post *p) {
+    char header[32 + RT_FETCH_CONTENT_TYPE_MAX];
+    struct curl_slist *l;
+
+    /* one byte more than the body, so that an empty body is not NULL */
+    r->post_body = malloc(p->len + 1);
+    if (!r->post_body)
+        return -ENOMEM;
+    if (p->len)
+        memcpy(r->post_body, p->body, p->len);
+    r->post_len = p->len;
+    snprintf(header, sizeof(header), "Content-Type: %s", p->content_type);
+    l = curl_slist_append(NULL, header);
+    /* "Expect:" with no value: curl does not wait for a 100-continue */
+    if (!l || !curl_slist_append(l, "Expect:")) {
+        curl_slist_free_all(l);
+        return -ENOMEM;
+    }
+    r->headers = l;
+    return 0;
+}
+
 static int request_new(struct rt_fetcher *f, const char *url, const struct rt_fetch_auth *auth,
-                       rt_fetch_done_fn done, void *userdata, struct request **out) {
+                       const struct post *post, rt_fetch_done_fn done, void *userdata, struct request **out) {
     struct request *r = calloc(1, sizeof(*r));
     CURLcode c;
 
@@ -318,7 +359,7 @@ static int request_new(struct rt_fetcher *f, const char *url, const struct rt_fe
     r->submitted_us = mono_now_us();
     r->url = strdup(url);
     r->easy = curl_easy_init();
-    if (!r->url || !r->easy) {
+    if (!r->url || !r->easy || (post && request_set_post(r, post) < 0)) {
         request_free(r);
         return -ENOMEM;
     }
@@ -629,8 +670,8 @@ void rt_fetcher_free(struct rt_fetcher *f) {
         f->free_pending = true;
 }
 
-int rt_fetch_get(struct rt_fetcher *f, const char *url, const struct rt_fetch_auth *auth,
-                 rt_fetch_done_fn done, void *userdata) {
+static int submit(struct rt_fetcher *f, const char *url, const struct rt_fetch_auth *auth,
+                  const struct post *post, rt_fetch_done_fn done, void *userdata) {
     struct request *r = NULL;
     int err;
 
@@ -647,12 +688,12 @@ int rt_fetch_get(struct rt_fetcher *f, const char *url, const struct rt_fetch_au
     if (f->queue.n > 0 || f->running.n >= f->max_concurrent) {
         if (f->queue.n >= f->max_queued)
             return -ENOBUFS;
-        err = request_new(f, url, auth, done, userdata, &r);
+        err = request_new(f, url, auth, post, done, userdata, &r);
         if (err < 0)
             return err;
         list_append(&f->queue, r);
     } else {
-        err = request_new(f, url, auth, done, userdata, &r);
+        err = request_new(f, url, auth, post, done, userdata, &r);
         if (err < 0)
             return err;
         err = request_start(f, r);
@@ -663,6 +704,34 @@ int rt_fetch_get(struct rt_fetcher *f, const char *url, const struct rt_fetch_au
     }
     f->stats.submitted++;
     return 0;
+}
+
+int rt_fetch_get(struct rt_fetcher *f, const char *url, const struct rt_fetch_auth *auth,
+                 rt_fetch_done_fn done, void *userdata) {
+    return submit(f, url, auth, NULL, done, userdata);
+}
+
+/* Printable ASCII: it goes into a header line as it is. */
+static bool content_type_valid(const char *s) {
+    size_t n = s ? strlen(s) : 0;
+
+    if (n == 0 || n > RT_FETCH_CONTENT_TYPE_MAX)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)s[i] < 0x20 || (unsigned char)s[i] >= 0x7F)
+            return false;
+    return true;
+}
+
+int rt_fetch_post(struct rt_fetcher *f, const char *url, const struct rt_fetch_auth *auth,
+                  const char *content_type, const void *body, size_t len, rt_fetch_done_fn done, void *userdata) {
+    struct post p = {.content_type = content_type, .body = body, .len = len};
+
+    if (!content_type_valid(content_type) || (!body && len > 0))
+        return -EINVAL;
+    if (len > RT_FETCH_POST_MAX)
+        return -E2BIG;
+    return submit(f, url, auth, &p, done, userdata);
 }
 
 void rt_fetcher_stats(const struct rt_fetcher *f, struct rt_fetch_stats *out) {

@@ -1,12 +1,13 @@
-/* HTTP GET client for the watchdog's feeds: libcurl's multi interface
+/* HTTP client for the watchdog's feeds (GET) and its pushes to the control
+ * plane (POST): libcurl's multi interface
  * driven by the daemon's libevent loop (the multi_socket_action pattern: one
  * event per socket, one timer). No threads; every callback runs from the
  * event loop.
  *
- * Contract: rt_fetch_get() either fails (negative errno; done is never
- * called) or returns 0, and then done is called exactly once, later, from
- * the event loop or from rt_fetcher_free() (outcome CANCELLED). done may
- * call rt_fetch_get() and rt_fetcher_free().
+ * Contract: rt_fetch_get() and rt_fetch_post() either fail (negative errno;
+ * done is never called) or return 0, and then done is called exactly once,
+ * later, from the event loop or from rt_fetcher_free() (outcome CANCELLED).
+ * done may call rt_fetch_get(), rt_fetch_post() and rt_fetcher_free().
  *
  * Only http and https, no redirects, TLS verification on unless the
  * explicit insecure flag is set, proxies only when configured (the
@@ -39,6 +40,8 @@ struct event_base;
 /* Per request. */
 #define RT_FETCH_URL_MAX 8192
 #define RT_FETCH_SECRET_MAX 4096
+#define RT_FETCH_POST_MAX (1024u * 1024)   /* bytes of a POST body */
+#define RT_FETCH_CONTENT_TYPE_MAX 255
 
 struct rt_fetch_options {
     int64_t timeout_ms;         /* whole transfer, connect included; 0: default */
@@ -120,8 +123,16 @@ static inline void rt_fetcher_freep(struct rt_fetcher **f) {
 int rt_fetch_get(struct rt_fetcher *f, const char *url, const struct rt_fetch_auth *auth,
                  rt_fetch_done_fn done, void *userdata);
 
+/* Queue a POST of body (len bytes, copied; NULL only with len 0) to url with
+ * "Content-Type: content_type" (1..RT_FETCH_CONTENT_TYPE_MAX printable ASCII
+ * bytes). Never sends "Expect: 100-continue". The result and errors are
+ * those of rt_fetch_get(), plus -EINVAL (content type) and -E2BIG (body
+ * over RT_FETCH_POST_MAX). */
+int rt_fetch_post(struct rt_fetcher *f, const char *url, const struct rt_fetch_auth *auth,
+                  const char *content_type, const void *body, size_t len, rt_fetch_done_fn done, void *userdata);
+
 struct rt_fetch_stats {
-    uint64_t submitted;                          /* accepted by rt_fetch_get() */
+    uint64_t submitted;                          /* accepted by rt_fetch_get() and rt_fetch_post() */
     uint64_t finished[RT_FETCH_OUTCOME_COUNT];   /* by outcome */
     unsigned running;                            /* transfers now in curl */
     unsigned queued;                             /* waiting for a slot */

@@ -18,9 +18,11 @@
 #include "common/log.h"
 #include "common/rtime.h"
 #include "common/util.h"
+#include "watchdog/fetch.h" /* rt_backoff_next */
 
 #define STORE_NAME "pending"
 #define MAX_PENDING 100000
+#define ACTUATED_RETRY_MIN_MS 1000
 
 enum conn_state { DISCONNECTED, CONNECTING, AWAIT_HELLO_OK, READY };
 
@@ -31,6 +33,14 @@ struct pending {
     char refusal[RT_PROTO_SUMMARY_MAX + 1];
 };
 
+struct actuation {
+    struct rt_msg_actuated msg;
+    bool in_flight;
+    int64_t retry_at_us; /* monotonic */
+    int64_t backoff_ms;
+    unsigned drops;
+};
+
 struct rt_handoff {
     struct event_base *base;
     struct rt_handoff_options opt;
@@ -38,6 +48,8 @@ struct rt_handoff {
     struct rt_journal *journal;
     struct pending *q;
     size_t n, cap;
+    struct actuation *aq; /* in the order reported */
+    size_t an, acap;
     struct bufferevent *bev;
     enum conn_state state;
     struct event *timer;     /* reconnect / heartbeat / refused retries */
@@ -141,6 +153,18 @@ static void drop_connection(struct rt_handoff *h, const char *why) {
     h->stats.connected = false;
     for (size_t i = 0; i < h->n; i++)
         h->q[i].in_flight = false;
+    for (size_t i = 0; i < h->an; i++) {
+        struct actuation *a = &h->aq[i];
+        if (!a->in_flight)
+            continue;
+        /* it may be what the enforcer refused: do not let it block the demotions */
+        a->in_flight = false;
+        a->drops++;
+        a->backoff_ms = rt_backoff_next(a->backoff_ms, ACTUATED_RETRY_MIN_MS, h->opt.actuated_retry_max_us / 1000,
+                                        a->msg.for_seq * 7919 + a->drops);
+        a->retry_at_us = mono_us() + a->backoff_ms * 1000;
+        h->stats.actuations_dropped++;
+    }
     h->backoff_us = h->backoff_us ? h->backoff_us * 2 : h->opt.retry_min_us;
     if (h->backoff_us > h->opt.retry_max_us)
         h->backoff_us = h->opt.retry_max_us;
@@ -153,6 +177,25 @@ static int send_msg(struct rt_handoff *h, const struct rt_msg *m) {
     if (n < 0)
         return n;
     return bufferevent_write(h->bev, buf, (size_t)n) == 0 ? 0 : -EIO;
+}
+
+/* One ACTUATED at a time, so that a lost connection is charged to it. */
+static void send_actuation(struct rt_handoff *h, int64_t now) {
+    for (size_t i = 0; i < h->an; i++)
+        if (h->aq[i].in_flight)
+            return;
+    for (size_t i = 0; i < h->an && h->state == READY; i++) {
+        struct actuation *a = &h->aq[i];
+        if (now < a->retry_at_us)
+            continue;
+        struct rt_msg m = {.type = RT_MSG_ACTUATED, .u.actuated = a->msg};
+        if (send_msg(h, &m) < 0) {
+            drop_connection(h, "write failed");
+            return;
+        }
+        a->in_flight = true;
+        return;
+    }
 }
 
 static void send_pending(struct rt_handoff *h) {
@@ -168,6 +211,8 @@ static void send_pending(struct rt_handoff *h) {
         }
         p->in_flight = true;
     }
+    if (h->state == READY)
+        send_actuation(h, now);
 }
 
 static int delete_acked(struct rt_handoff *h, struct pending *p) {
@@ -211,6 +256,29 @@ static void on_refused(struct rt_handoff *h, const struct rt_msg_demote_refused 
            "enforcer refused demotion of %s: %s", p->msg.bot, m->reason);
 }
 
+static struct actuation *find_actuation(struct rt_handoff *h, uint64_t for_seq) {
+    for (size_t i = 0; i < h->an; i++)
+        if (h->aq[i].msg.for_seq == for_seq)
+            return &h->aq[i];
+    return NULL;
+}
+
+static void on_actuated_ack(struct rt_handoff *h, const struct rt_msg_actuated_ack *a) {
+    struct actuation *x = find_actuation(h, a->for_seq);
+    if (!x)
+        return; /* answered after a reconnect re-sent it: harmless */
+    h->stats.actuations_acked++;
+    h->stats.actuations_duplicates += a->status == RT_ACTUATED_DUPLICATE;
+    rt_log(LOG_INFO, NULL, NULL, NULL, "enforcer recorded the actuation of log record %llu (record %llu%s)",
+           (unsigned long long)a->for_seq, (unsigned long long)a->seq,
+           a->status == RT_ACTUATED_DUPLICATE ? ", duplicate" : "");
+    size_t i = (size_t)(x - h->aq);
+    memmove(&h->aq[i], &h->aq[i + 1], (h->an - i - 1) * sizeof(*h->aq));
+    h->an--;
+    h->stats.actuations_pending = h->an;
+    send_actuation(h, mono_us());
+}
+
 /* Returns false if the message is not allowed in the current state. */
 static bool dispatch(struct rt_handoff *h, const struct rt_msg *m) {
     if (h->state == AWAIT_HELLO_OK) {
@@ -227,6 +295,7 @@ static bool dispatch(struct rt_handoff *h, const struct rt_msg *m) {
     switch (m->type) {
     case RT_MSG_DEMOTE_ACK: on_ack(h, &m->u.demote_ack); return true;
     case RT_MSG_DEMOTE_REFUSED: on_refused(h, &m->u.demote_refused); return true;
+    case RT_MSG_ACTUATED_ACK: on_actuated_ack(h, &m->u.actuated_ack); return true;
     case RT_MSG_HEARTBEAT_ACK: return true;
     default: return false;
     }
@@ -332,6 +401,7 @@ int rt_handoff_open(struct event_base *base, const struct rt_handoff_options *op
     h->opt.retry_min_us = opt->retry_min_us ? opt->retry_min_us : RT_USEC_PER_SEC / 2;
     h->opt.retry_max_us = opt->retry_max_us ? opt->retry_max_us : 10 * RT_USEC_PER_SEC; /* a local socket: retry often */
     h->opt.refused_retry_us = opt->refused_retry_us ? opt->refused_retry_us : 3600 * RT_USEC_PER_SEC;
+    h->opt.actuated_retry_max_us = opt->actuated_retry_max_us ? opt->actuated_retry_max_us : 3600 * RT_USEC_PER_SEC;
     h->socket_path = strdup(opt->socket_path);
     h->timer = evtimer_new(base, on_timer, h);
     int r = h->socket_path && h->timer ? 0 : -ENOMEM;
@@ -383,6 +453,34 @@ int rt_handoff_submit(struct rt_handoff *h, const struct rt_decision *d, const c
     return 0;
 }
 
+int rt_handoff_actuated(struct rt_handoff *h, uint64_t for_seq, unsigned http_status, const char *target) {
+    struct rt_msg m = {.type = RT_MSG_ACTUATED};
+    m.u.actuated.for_seq = for_seq;
+    m.u.actuated.http_status = (uint16_t)http_status;
+    if (http_status > UINT16_MAX || !target || !rt_strlcpy(m.u.actuated.target, target, sizeof(m.u.actuated.target)))
+        return -EINVAL;
+    uint8_t buf[RT_PROTO_HEADER + RT_PROTO_MAX_PAYLOAD];
+    if (rt_proto_encode(&m, buf, sizeof(buf)) < 0) /* what the enforcer would refuse */
+        return -EINVAL;
+    if (find_actuation(h, for_seq))
+        return 1;
+    if (h->an == RT_HANDOFF_MAX_ACTUATIONS)
+        return -ENOSPC;
+    if (h->an == h->acap) {
+        size_t cap = h->acap ? h->acap * 2 : 16;
+        struct actuation *q = realloc(h->aq, cap * sizeof(*q));
+        if (!q)
+            return -ENOMEM;
+        h->aq = q;
+        h->acap = cap;
+    }
+    h->aq[h->an++] = (struct actuation){.msg = m.u.actuated};
+    h->stats.actuations_pending = h->an;
+    if (h->state == READY)
+        send_actuation(h, mono_us());
+    return 0;
+}
+
 void rt_handoff_get_stats(const struct rt_handoff *h, struct rt_handoff_stats *out) { *out = h->stats; }
 
 void rt_handoff_foreach_pending(const struct rt_handoff *h,
@@ -402,6 +500,7 @@ void rt_handoff_close(struct rt_handoff *h) {
         event_free(h->timer);
     rt_journal_close(h->journal);
     free(h->q);
+    free(h->aq);
     free(h->socket_path);
     free(h);
 }

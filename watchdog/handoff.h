@@ -3,7 +3,15 @@
  * directory, then sent; it stays pending (and is re-sent after reconnects
  * and restarts, with backoff) until the enforcer acknowledges it. Request ids
  * are derived from (bot, condition, window start), so a decision re-made
- * after a crash has the same id and the enforcer records it once. */
+ * after a crash has the same id and the enforcer records it once.
+ *
+ * It also carries ACTUATED reports (the control plane took a demote record,
+ * watchdog/actuate.h) to the enforcer, one at a time, until ACTUATED_ACK.
+ * These are not journaled: the enforcer's "actuated" record is the durable
+ * truth, and the caller reports again after a restart what the log does not
+ * show as done. A connection lost while an ACTUATED is unanswered delays
+ * that report with a growing backoff, so a report the enforcer refuses (it
+ * closes the connection) cannot keep the demotions from getting through. */
 #ifndef RATCHET_HANDOFF_H
 #define RATCHET_HANDOFF_H
 
@@ -22,6 +30,7 @@ struct rt_handoff_options {
     int64_t retry_min_us;     /* reconnect backoff, default 500 ms */
     int64_t retry_max_us;     /* default 10 s */
     int64_t refused_retry_us; /* re-send a refused request after this, default 1 h */
+    int64_t actuated_retry_max_us; /* cap of an ACTUATED's backoff after lost connections, default 1 h */
     const struct rt_journal_ops *ops; /* NULL: real I/O */
 };
 
@@ -30,6 +39,8 @@ struct rt_handoff_stats {
     uint64_t connects, connect_failures, protocol_errors;
     bool connected;
     int64_t last_ack_us; /* wall clock, 0 if none */
+    uint64_t actuations_pending, actuations_acked, actuations_duplicates;
+    uint64_t actuations_dropped; /* connections lost while an ACTUATED was unanswered */
 };
 
 struct rt_handoff;
@@ -40,6 +51,12 @@ int rt_handoff_open(struct event_base *base, const struct rt_handoff_options *op
  * Returns 0, 1 if an identical request was already pending, or -EIO when the
  * store failed (the caller must not report the decision as handed off). */
 int rt_handoff_submit(struct rt_handoff *h, const struct rt_decision *d, const char *summary);
+/* Queues an ACTUATED report: the control plane answered http_status
+ * (200..299) to the push of demote record for_seq at target. Returns 0, 1 if
+ * one for for_seq is already queued, -EINVAL (a field the protocol refuses),
+ * -ENOSPC (RT_HANDOFF_MAX_ACTUATIONS queued), -ENOMEM. */
+#define RT_HANDOFF_MAX_ACTUATIONS 65536
+int rt_handoff_actuated(struct rt_handoff *h, uint64_t for_seq, unsigned http_status, const char *target);
 void rt_handoff_get_stats(const struct rt_handoff *h, struct rt_handoff_stats *out);
 /* Calls fn for each pending request (for status). */
 void rt_handoff_foreach_pending(const struct rt_handoff *h,

@@ -14,6 +14,7 @@
 #include "common/log.h"
 #include "common/rtime.h"
 #include "common/util.h"
+#include "watchdog/actuate.h"
 #include "watchdog/api.h"
 #include "watchdog/config.h"
 #include "watchdog/core.h"
@@ -26,6 +27,7 @@ struct daemon {
     struct wd_core core;
     bool core_open;
     struct wd_sources *sources;
+    struct wd_actuate *actuate; /* NULL without a control plane */
     struct rt_httpd *httpd;
     struct wd_api api;
     struct event *tick, *sigterm, *sigint;
@@ -95,6 +97,44 @@ static void on_signal(evutil_socket_t sig, short what, void *ud) {
     event_base_loopexit(d->base, NULL);
 }
 
+/* The control plane took demote record seq: the enforcer records it. */
+static int on_pushed(uint64_t seq, unsigned http_status, const char *target, void *ud) {
+    struct daemon *d = ud;
+    int r = rt_handoff_actuated(d->core.handoff, seq, http_status, target);
+    if (r < 0)
+        rt_log(LOG_ERR, NULL, NULL, NULL, "cannot queue the actuation of log record %llu for the enforcer: %s",
+               (unsigned long long)seq, strerror(-r));
+    return r < 0 ? r : 0;
+}
+
+static int start_actuate(struct daemon *d, char *err, size_t errlen) {
+    const struct rt_wd_control_plane *cp = &d->cfg->control_plane;
+    if (!cp->enabled)
+        return 0;
+    char secret[RT_FETCH_SECRET_MAX + 1] = "";
+    struct rt_fetch_auth auth = {.kind = RT_FETCH_AUTH_NONE};
+    if (cp->auth.kind != RT_WD_AUTH_NONE) {
+        bool loose = false;
+        const char *file = cp->auth.kind == RT_WD_AUTH_BEARER ? cp->auth.bearer_token_file : cp->auth.password_file;
+        int n = rt_wd_config_read_secret(file, secret, sizeof(secret), &loose);
+        if (n < 0) {
+            snprintf(err, errlen, "control_plane credentials %s: %s", file, strerror(-n));
+            return n;
+        }
+        if (loose)
+            rt_log(LOG_WARNING, NULL, NULL, NULL, "%s is readable by group or others", file);
+        auth = cp->auth.kind == RT_WD_AUTH_BEARER
+                   ? (struct rt_fetch_auth){.kind = RT_FETCH_AUTH_BEARER, .token = secret}
+                   : (struct rt_fetch_auth){.kind = RT_FETCH_AUTH_BASIC, .user = cp->auth.username, .password = secret};
+    }
+    struct wd_actuate_options o = {
+        .log_dir = cp->log_dir, .url = cp->url, .auth = &auth, .on_pushed = on_pushed, .ud = d,
+        .fetch = {.timeout_ms = d->cfg->http_client.timeout_us / 1000, .ca_file = d->cfg->http_client.ca_file}};
+    int r = wd_actuate_new(d->base, &o, &d->actuate, err, errlen);
+    explicit_bzero(secret, sizeof(secret));
+    return r;
+}
+
 static int start_http(struct daemon *d, char *err, size_t errlen) {
     struct rt_httpd_listener ls[RT_WD_LISTEN_MAX];
     for (size_t i = 0; i < d->cfg->n_listen; i++) {
@@ -128,7 +168,8 @@ static int start_http(struct daemon *d, char *err, size_t errlen) {
     explicit_bzero(secret, sizeof(secret));
     if (!d->httpd)
         return -errno;
-    d->api = (struct wd_api){.core = &d->core, .sources = d->sources, .httpd = d->httpd, .started_us = wd_now().wall_us};
+    d->api = (struct wd_api){.core = &d->core, .sources = d->sources, .httpd = d->httpd, .actuate = d->actuate,
+                             .started_us = wd_now().wall_us};
     return wd_api_register(&d->api);
 }
 
@@ -143,6 +184,8 @@ static int start(struct daemon *d) {
         r = wd_sources_new(d->base, d->cfg, &d->core, &d->sources, err, sizeof(err));
     if (r == 0)
         r = wd_sources_start(d->sources, err, sizeof(err)); /* the registry, before READY */
+    if (r == 0)
+        r = start_actuate(d, err, sizeof(err));
     if (r == 0)
         r = start_http(d, err, sizeof(err));
     if (r < 0) {
@@ -170,6 +213,7 @@ static int start(struct daemon *d) {
 static void stop(struct daemon *d) {
     rt_httpd_free(d->httpd);
     wd_sources_free(d->sources);
+    wd_actuate_free(d->actuate); /* before the hand-off it reports to */
     if (d->core_open)
         wd_core_close(&d->core);
     if (d->tick)

@@ -178,6 +178,47 @@ static void pending_one(const struct rt_msg_demote *d, bool refused, const char 
     rt_sb_puts(b, "}");
 }
 
+#define STATUS_MAX_PENDING_ACTUATIONS 1000 /* listed; "pending" has the count */
+
+static void actuation_one(uint64_t seq, const char *bot, enum wd_actuate_state st, void *ud) {
+    struct json_list *l = ud;
+    if (l->n++ >= STATUS_MAX_PENDING_ACTUATIONS)
+        return;
+    rt_sb_printf(l->b, "%s{\"seq\":%" PRIu64 ",\"bot\":", l->n > 1 ? "," : "", seq);
+    rt_sb_json_str(l->b, bot);
+    rt_sb_printf(l->b, ",\"state\":\"%s\"}", wd_actuate_state_name(st));
+}
+
+/* "control_plane": pushes of signed demote records (watchdog/actuate.h). */
+static void control_plane_json(const struct wd_view *v, struct rt_strbuf *b) {
+    if (!v->actuate) {
+        rt_sb_puts(b, ",\"control_plane\":{\"configured\":false},\"pending_actuations\":[]");
+        return;
+    }
+    struct wd_actuate_stats st;
+    wd_actuate_get_stats(v->actuate, &st);
+    rt_sb_puts(b, ",\"control_plane\":{\"configured\":true,\"target\":");
+    rt_sb_json_str(b, st.target);
+    rt_sb_printf(b, ",\"log_present\":%s,\"pending\":%zu,\"pushed\":%zu,\"overflow\":%s,\"pushes\":{",
+                 st.log_present ? "true" : "false", st.pending, st.pushed, st.overflow ? "true" : "false");
+    for (int o = 0; o < RT_FETCH_CANCELLED; o++)
+        rt_sb_printf(b, "%s\"%s\":%" PRIu64, o ? "," : "", rt_fetch_outcome_name((enum rt_fetch_outcome)o),
+                     st.pushes[o]);
+    rt_sb_puts(b, "}");
+    if (st.last_success_us) {
+        rt_sb_puts(b, ",\"last_success\":");
+        rt_sb_json_time(b, st.last_success_us);
+    }
+    if (st.last_error[0]) {
+        rt_sb_puts(b, ",\"last_error\":");
+        rt_sb_json_str(b, st.last_error);
+    }
+    rt_sb_puts(b, "},\"pending_actuations\":[");
+    struct json_list l = {.b = b};
+    wd_actuate_foreach_pending(v->actuate, actuation_one, &l);
+    rt_sb_puts(b, "]");
+}
+
 int wd_status_json(const struct wd_view *v, struct rt_now now, const char *only_bot, struct rt_strbuf *out) {
     const struct wd_core *c = v->core;
     struct rt_cond_status probe;
@@ -192,8 +233,9 @@ int wd_status_json(const struct wd_view *v, struct rt_now now, const char *only_
     sources_json(v, out);
     struct rt_handoff_stats hs;
     rt_handoff_get_stats(c->handoff, &hs);
-    rt_sb_printf(out, ",\"enforcer\":{\"connected\":%s,\"pending\":%" PRIu64 "}", hs.connected ? "true" : "false",
-                 hs.pending);
+    rt_sb_printf(out, ",\"enforcer\":{\"connected\":%s,\"pending\":%" PRIu64 ",\"actuations_pending\":%" PRIu64 "}",
+                 hs.connected ? "true" : "false", hs.pending, hs.actuations_pending);
+    control_plane_json(v, out);
     rt_sb_puts(out, ",\"pending_demotions\":[");
     struct json_list pending = {.b = out};
     rt_handoff_foreach_pending(c->handoff, pending_one, &pending);
@@ -248,6 +290,25 @@ static void per_condition_metrics(const struct wd_view *v, struct rt_now now, st
     free(ids.v);
 }
 
+static void control_plane_metrics(const struct wd_view *v, struct rt_strbuf *out) {
+    if (!v->actuate)
+        return;
+    struct wd_actuate_stats st;
+    wd_actuate_get_stats(v->actuate, &st);
+    help(out, "ratchet_control_plane_pushes_total", "counter", "Pushes of signed demote records to the control plane, by outcome.");
+    for (int o = 0; o < RT_FETCH_CANCELLED; o++)
+        rt_sb_printf(out, "ratchet_control_plane_pushes_total{outcome=\"%s\"} %" PRIu64 "\n",
+                     rt_fetch_outcome_name((enum rt_fetch_outcome)o), st.pushes[o]);
+    help(out, "ratchet_control_plane_pending", "gauge",
+         "Demote records of the log without an actuated record (pushed: the control plane took them; the enforcer has not recorded it yet).");
+    rt_sb_printf(out, "ratchet_control_plane_pending{state=\"waiting\"} %zu\n", st.pending - st.pushed);
+    rt_sb_printf(out, "ratchet_control_plane_pending{state=\"pushed\"} %zu\n", st.pushed);
+    help(out, "ratchet_control_plane_log_present", "gauge", "1 if the enforcer's commands.log could be read.");
+    rt_sb_printf(out, "ratchet_control_plane_log_present %d\n", st.log_present);
+    help(out, "ratchet_control_plane_last_success_timestamp_seconds", "gauge", "Unix time of the last 2xx answer, 0 if none.");
+    rt_sb_printf(out, "ratchet_control_plane_last_success_timestamp_seconds %.3f\n", (double)st.last_success_us / 1e6);
+}
+
 int wd_metrics_text(const struct wd_view *v, struct rt_now now, struct rt_strbuf *out) {
     const struct wd_core *c = v->core;
     per_condition_metrics(v, now, out);
@@ -284,6 +345,14 @@ int wd_metrics_text(const struct wd_view *v, struct rt_now now, struct rt_strbuf
     rt_sb_printf(out, "ratchet_demotion_requests_total{outcome=\"refused\"} %" PRIu64 "\n", hs.refused);
     help(out, "ratchet_demotion_requests_pending", "gauge", "Demotion requests not yet acknowledged by the enforcer.");
     rt_sb_printf(out, "ratchet_demotion_requests_pending %" PRIu64 "\n", hs.pending);
+    help(out, "ratchet_actuation_reports_total", "counter",
+         "ACTUATED reports to the enforcer by outcome (dropped: the connection was lost while one was unanswered).");
+    rt_sb_printf(out, "ratchet_actuation_reports_total{outcome=\"acknowledged\"} %" PRIu64 "\n", hs.actuations_acked);
+    rt_sb_printf(out, "ratchet_actuation_reports_total{outcome=\"duplicate\"} %" PRIu64 "\n", hs.actuations_duplicates);
+    rt_sb_printf(out, "ratchet_actuation_reports_total{outcome=\"dropped\"} %" PRIu64 "\n", hs.actuations_dropped);
+    help(out, "ratchet_actuation_reports_pending", "gauge", "ACTUATED reports not yet acknowledged by the enforcer.");
+    rt_sb_printf(out, "ratchet_actuation_reports_pending %" PRIu64 "\n", hs.actuations_pending);
+    control_plane_metrics(v, out);
     help(out, "ratchet_enforcer_connected", "gauge", "1 if connected to the enforcer.");
     rt_sb_printf(out, "ratchet_enforcer_connected %d\n", hs.connected);
     struct rt_journal_stats js;

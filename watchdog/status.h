@@ -4,6 +4,7 @@
 #define RATCHET_WD_STATUS_H
 
 #include "common/strbuf.h"
+#include "watchdog/actuate.h"
 #include "watchdog/core.h"
 #include "watchdog/health.h"
 
@@ -25,6 +26,7 @@ struct wd_view {
     const struct wd_source_health *health; /* [WD_SRC_COUNT] */
     const uint64_t *webhook;               /* [WD_WEBHOOK_OUTCOME_COUNT] */
     const struct rt_httpd *httpd;          /* NULL in tests without a server */
+    const struct wd_actuate *actuate;      /* NULL: no control plane configured */
     int64_t started_us;
 };
 

@@ -21,6 +21,14 @@ Paths (numbers are decimal; seconds may have a fraction):
   /auth/basic/USER/PASSWORD     200 if the Basic credentials match, else 401
   /redirect                     302 to /status/200
   /headers                      200, body "UA=<User-Agent>"
+  POST /echo                    200 with "CT=<Content-Type> EXPECT=<Expect> LEN=<n>" and a
+                                newline, then the request body as received
+  POST /sink/KEY[?fail=N]       a control-plane stand-in: record the body and
+                                Content-Type under KEY; answer 500 to the
+                                first N posts to KEY, then 200
+  GET /sink/KEY                 [{"status": S, "content_type": T, "body": B}, ...]
+                                of every post to KEY, in order
+  POST to any other path        read the body, then answer as GET would
   /stats                        {"requests": N, "current": N, "max_concurrent": N,
                                  "connections": N} over every request (and
                                 connection) except /stats and /reset
@@ -36,6 +44,7 @@ import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 MAX_BYTES = 64 * 1024 * 1024
+MAX_POST_BYTES = 4 * 1024 * 1024
 MAX_SECONDS = 600.0
 
 
@@ -72,6 +81,8 @@ class Stats:
 
 
 STATS = Stats()
+SINKS = {}  # KEY -> list of posts
+SINKS_LOCK = threading.Lock()
 
 
 def number(text, limit):
@@ -134,6 +145,40 @@ class Handler(BaseHTTPRequestHandler):
         finally:
             STATS.leave(self)
 
+    def do_POST(self):
+        STATS.enter()
+        self.in_flight = True
+        try:
+            length = int(self.headers.get("Content-Length", "0"))
+            if not 0 <= length <= MAX_POST_BYTES:
+                raise ValueError("Content-Length")
+            body = self.rfile.read(length)
+            url = urllib.parse.urlsplit(self.path)
+            parts = [urllib.parse.unquote(p) for p in url.path.split("/")[1:]]
+            if parts[:1] == ["sink"] and len(parts) == 2:
+                self.sink_post(parts[1], urllib.parse.parse_qs(url.query), body)
+            elif parts[:1] == ["echo"]:
+                head = "CT=%s EXPECT=%s LEN=%d\n" % (self.headers.get("Content-Type", ""),
+                                                     self.headers.get("Expect", ""), len(body))
+                self.reply(200, head.encode() + body)
+            else:
+                self.route(parts, urllib.parse.parse_qs(url.query))
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        except (ValueError, IndexError):
+            self.reply(400, "bad request\n")
+        finally:
+            STATS.leave(self)
+
+    def sink_post(self, key, query, body):
+        fail = int(query.get("fail", ["0"])[0])
+        with SINKS_LOCK:
+            posts = SINKS.setdefault(key, [])
+            status = 500 if len(posts) < fail else 200
+            posts.append({"status": status, "content_type": self.headers.get("Content-Type", ""),
+                          "body": body.decode("utf-8", "replace")})
+        self.reply(status, "fail\n" if status == 500 else "ok\n")
+
     def route(self, parts, query):
         name = parts[0] if parts else ""
         if name == "status":
@@ -166,6 +211,10 @@ class Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Length", "0")
             self.send_header("Connection", "close")
             self.end_headers()
+        elif name == "sink":
+            with SINKS_LOCK:
+                posts = list(SINKS.get(parts[1], []))
+            self.reply(200, json.dumps(posts), "application/json")
         elif name == "headers":
             self.reply(200, "UA=" + self.headers.get("User-Agent", ""))
         else:

@@ -8,7 +8,9 @@
 #include <unistd.h>
 
 #include "cmdlog/logkey.h"
+#include "cmdlog/verify.h"
 #include "common/rtime.h"
+#include "common/util.h"
 #include "enforcer/core.h"
 #include "feeds/registry.h"
 #include "tests/unit/harness.h"
@@ -24,16 +26,18 @@ struct env {
     struct enf_core *core;
 };
 
-static int open_core(struct env *e, int64_t now) {
+static int open_core_with(struct env *e, int64_t now, const struct rt_logw_ops *ops) {
     struct enf_core_options o = {.state_dir = e->dir, .origin = "ratchet.test/commands", .key = e->key,
                                  .policy = e->policy, .readiness_view = e->view,
-                                 .watchdog_silence_us = S(120)};
+                                 .watchdog_silence_us = S(120), .log_ops = ops};
     char err[512] = "";
     int r = enf_core_open(&o, now, now, &e->core, err, sizeof(err));
     if (r < 0)
         fprintf(stderr, "    enf_core_open: %s\n", err);
     return r;
 }
+
+static int open_core(struct env *e, int64_t now) { return open_core_with(e, now, NULL); }
 
 static bool setup(struct env *e) {
     memset(e, 0, sizeof(*e));
@@ -201,6 +205,153 @@ TEST(watchdog_silence_and_return_are_recorded) {
     CHECK_EQ_INT(rt_logw_size(enf_core_log(e.core)), 3);
     enf_core_get_stats(e.core, &st);
     CHECK(!st.watchdog_silent);
+    teardown(&e);
+}
+
+/* ---- actuation ---- */
+
+static struct rt_msg_actuated actuated(uint64_t for_seq) {
+    struct rt_msg_actuated a = {.for_seq = for_seq, .http_status = 202};
+    strcpy(a.target, "https://cp.example/records");
+    return a;
+}
+
+/* The log as an auditor sees it: valid, and how many actuated records name seq. */
+static int actuated_records_for(struct env *e, uint64_t seq) {
+    char path[128];
+    snprintf(path, sizeof(path), "%s/%s", e->dir, RT_LOGW_FILE);
+    const struct rt_log_pubkey *trusted[] = {rt_log_key_public(e->key)};
+    struct rt_log_verify_opts vo = {.trusted = trusted, .n_trusted = 1, .threads = 1};
+    struct rt_log_verify_result res;
+    if (rt_log_verify_file(path, &vo, &res) < 0) {
+        fprintf(stderr, "    log verify: %s\n", res.reason);
+        return -1;
+    }
+    char *data = NULL;
+    size_t len = 0;
+    if (rt_log_read_file(path, RT_LOG_MAX_BYTES, &data, &len) < 0)
+        return -1;
+    int n = 0;
+    for (char *line = data; line < data + len;) {
+        char *lf = memchr(line, '\n', (size_t)(data + len - line));
+        if (!lf)
+            break;
+        struct rt_log_record rec;
+        uint8_t sig[RT_LOG_SIG_LEN];
+        char err[RT_LOG_ERR_MAX];
+        if (rt_log_line_parse(line, (size_t)(lf - line), &rec, sig, err, sizeof(err)) == 0 &&
+            rec.type == RT_LOG_ACTUATED && rec.u.actuated.for_seq == seq) {
+            n++;
+            if (strcmp(rec.u.actuated.target, "https://cp.example/records") != 0 || rec.u.actuated.http_status != 202)
+                n = -100; /* the fields must be the request's */
+        }
+        line = lf + 1;
+    }
+    free(data);
+    return n;
+}
+
+TEST(one_actuated_record_per_demote_record) {
+    struct env e;
+    REQUIRE(setup(&e));
+    struct rt_msg reply;
+    struct rt_msg_demote d = request("alpha", RT_COND_P0_ALERT, T0);
+    REQUIRE(demote(&e, &d, &reply) == 0);
+    uint64_t demote_seq = reply.u.demote_ack.seq;
+    struct rt_msg_actuated a = actuated(demote_seq);
+    struct rt_msg_actuated_ack ack = {0};
+    REQUIRE(enf_core_actuated(e.core, &a, T0 + DAY + S(2), &ack) == 0);
+    CHECK_EQ_INT(ack.for_seq, demote_seq);
+    CHECK_EQ_INT(ack.status, RT_ACTUATED_RECORDED);
+    CHECK_EQ_INT(ack.seq, demote_seq + 1);
+    uint64_t actuated_seq = ack.seq;
+    CHECK_EQ_INT(rt_logw_size(enf_core_log(e.core)), 3);
+    /* the watchdog's retry: acknowledged again, nothing written */
+    memset(&ack, 0, sizeof(ack));
+    REQUIRE(enf_core_actuated(e.core, &a, T0 + DAY + S(3), &ack) == 0);
+    CHECK_EQ_INT(ack.status, RT_ACTUATED_DUPLICATE);
+    CHECK_EQ_INT(ack.seq, actuated_seq);
+    CHECK_EQ_INT(rt_logw_size(enf_core_log(e.core)), 3);
+    CHECK_EQ_INT(actuated_records_for(&e, demote_seq), 1);
+    /* also after a restart, from the log alone */
+    enf_core_close(e.core);
+    e.core = NULL;
+    REQUIRE(open_core(&e, T0 + DAY + S(10)) == 0);
+    memset(&ack, 0, sizeof(ack));
+    REQUIRE(enf_core_actuated(e.core, &a, T0 + DAY + S(11), &ack) == 0);
+    CHECK_EQ_INT(ack.status, RT_ACTUATED_DUPLICATE);
+    CHECK_EQ_INT(ack.seq, actuated_seq);
+    CHECK_EQ_INT(rt_logw_size(enf_core_log(e.core)), 3);
+    CHECK_EQ_INT(actuated_records_for(&e, demote_seq), 1);
+    struct enf_core_stats st;
+    enf_core_get_stats(e.core, &st);
+    CHECK_EQ_INT(st.actuated, 1);
+    CHECK_EQ_INT(st.actuated_duplicates, 1);
+    teardown(&e);
+}
+
+TEST(actuated_for_anything_but_a_demote_record_is_refused) {
+    struct env e;
+    REQUIRE(setup(&e));
+    struct rt_msg reply;
+    struct rt_msg_demote d = request("beta", RT_COND_CVSS, T0);
+    REQUIRE(demote(&e, &d, &reply) == 0);
+    uint64_t demote_seq = reply.u.demote_ack.seq;
+    /* a watchdog_silent record */
+    REQUIRE(enf_core_tick(e.core, T0 + S(1000), T0 + S(1000), false) == 0);
+    uint64_t silent_seq = rt_logw_size(enf_core_log(e.core)) - 1;
+    struct rt_msg_actuated_ack ack = {0};
+    struct rt_msg_actuated good = actuated(demote_seq);
+    REQUIRE(enf_core_actuated(e.core, &good, T0 + S(1001), &ack) == 0);
+    uint64_t actuated_seq = ack.seq;
+    uint64_t size = rt_logw_size(enf_core_log(e.core));
+    const uint64_t bad[] = {0 /* genesis */, silent_seq, actuated_seq, size /* not yet written */, UINT64_MAX};
+    for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+        struct rt_msg_actuated a = actuated(bad[i]);
+        memset(&ack, 0, sizeof(ack));
+        CHECK_EQ_INT(enf_core_actuated(e.core, &a, T0 + S(1002), &ack), -EINVAL);
+        CHECK_EQ_INT(ack.seq, 0); /* no reply */
+    }
+    /* a status that is not a success (the decoder refuses it already) */
+    struct rt_msg_actuated a = actuated(demote_seq);
+    a.http_status = 500;
+    CHECK_EQ_INT(enf_core_actuated(e.core, &a, T0 + S(1003), &ack), -EINVAL);
+    CHECK_EQ_INT(rt_logw_size(enf_core_log(e.core)), size); /* nothing written */
+    struct enf_core_stats st;
+    enf_core_get_stats(e.core, &st);
+    CHECK_EQ_INT(st.actuated_invalid, ELEMENTSOF(bad) + 1);
+    teardown(&e);
+}
+
+static int failing_fdatasync(void *ctx, int fd) {
+    (void)fd;
+    return --*(int *)ctx < 0 ? -EIO : 0;
+}
+
+TEST(a_failed_log_write_is_not_acknowledged) {
+    struct env e;
+    REQUIRE(setup(&e));
+    struct rt_msg reply;
+    struct rt_msg_demote d = request("gamma", RT_COND_P0_ALERT, T0);
+    REQUIRE(demote(&e, &d, &reply) == 0);
+    uint64_t demote_seq = reply.u.demote_ack.seq;
+    enf_core_close(e.core);
+    e.core = NULL;
+    int syncs_left = 1000; /* the open's writes succeed */
+    struct rt_logw_ops ops = {.fdatasync_fn = failing_fdatasync, .ctx = &syncs_left};
+    REQUIRE(open_core_with(&e, T0 + DAY + S(5), &ops) == 0);
+    syncs_left = 0;
+    struct rt_msg_actuated a = actuated(demote_seq);
+    struct rt_msg_actuated_ack ack = {0};
+    CHECK_EQ_INT(enf_core_actuated(e.core, &a, T0 + DAY + S(6), &ack), -EIO);
+    CHECK_EQ_INT(ack.seq, 0);
+    enf_core_close(e.core);
+    e.core = NULL;
+    /* the next start finds the record (written, its fsync failed) or a torn tail; never two */
+    REQUIRE(open_core(&e, T0 + DAY + S(7)) == 0);
+    memset(&ack, 0, sizeof(ack));
+    REQUIRE(enf_core_actuated(e.core, &a, T0 + DAY + S(8), &ack) == 0);
+    CHECK_EQ_INT(actuated_records_for(&e, demote_seq), 1);
     teardown(&e);
 }
 

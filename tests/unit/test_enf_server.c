@@ -34,8 +34,10 @@
 /* ---- the core's stand-in ---- */
 
 struct core {
-    int demotes, heartbeats, queries, activity;
-    int demote_result; /* returned by on_demote */
+    int demotes, heartbeats, queries, activity, actuations;
+    int demote_result;   /* returned by on_demote */
+    int actuated_result; /* returned by on_actuated for a demote record */
+    struct rt_msg_actuated last_actuated;
     bool refuse;
     struct rt_msg_demote last;
     int64_t last_heartbeat;
@@ -75,11 +77,28 @@ static int on_readiness_query(const char *bot, struct rt_msg_readiness *reply, v
 
 static void on_peer_activity(void *ud) { ((struct core *)ud)->activity++; }
 
+#define DEMOTE_SEQ 41 /* the only demote record the stand-in knows */
+
+static int on_actuated(const struct rt_msg_actuated *req, struct rt_msg_actuated_ack *reply, void *ud) {
+    struct core *k = ud;
+    k->actuations++;
+    k->last_actuated = *req;
+    if (req->for_seq != DEMOTE_SEQ)
+        return -EINVAL;
+    if (k->actuated_result < 0)
+        return k->actuated_result;
+    reply->status = k->actuations > 1 ? RT_ACTUATED_DUPLICATE : RT_ACTUATED_RECORDED;
+    reply->seq = 50;
+    reply->for_seq = 0; /* the server sets it */
+    return 0;
+}
+
 static const struct rt_enf_server_ops ops = {
     .on_demote = on_demote,
     .on_heartbeat = on_heartbeat,
     .on_readiness_query = on_readiness_query,
     .on_peer_activity = on_peer_activity,
+    .on_actuated = on_actuated,
 };
 
 /* ---- environment ---- */
@@ -414,6 +433,76 @@ TEST(internal_failure_closes_without_a_reply) {
     env_done(&e);
 }
 
+static struct rt_msg actuated_msg(uint64_t for_seq) {
+    struct rt_msg m = {.type = RT_MSG_ACTUATED};
+    m.u.actuated.for_seq = for_seq;
+    m.u.actuated.http_status = 200;
+    strcpy(m.u.actuated.target, "https://cp.example/records");
+    return m;
+}
+
+TEST(actuated_is_recorded_and_acknowledged) {
+    struct env e;
+    REQUIRE(env_init(&e));
+    REQUIRE(env_start(&e));
+    int fd = client_ready(&e);
+    REQUIRE(fd >= 0);
+    struct rt_msg a = actuated_msg(DEMOTE_SEQ), r;
+    REQUIRE(send_msg(fd, &a));
+    REQUIRE(read_msg(&e, fd, &r));
+    CHECK_EQ_INT(r.type, RT_MSG_ACTUATED_ACK);
+    CHECK_EQ_INT(r.u.actuated_ack.for_seq, DEMOTE_SEQ);
+    CHECK_EQ_INT(r.u.actuated_ack.status, RT_ACTUATED_RECORDED);
+    CHECK_EQ_INT(r.u.actuated_ack.seq, 50);
+    CHECK_EQ_STR(e.core.last_actuated.target, "https://cp.example/records");
+    CHECK_EQ_INT(e.core.last_actuated.http_status, 200);
+    /* the same report again, pipelined with a demotion: answered in order */
+    struct rt_msg d = demote_msg();
+    REQUIRE(send_msg(fd, &a) && send_msg(fd, &d));
+    REQUIRE(read_msg(&e, fd, &r));
+    CHECK_EQ_INT(r.type, RT_MSG_ACTUATED_ACK);
+    CHECK_EQ_INT(r.u.actuated_ack.status, RT_ACTUATED_DUPLICATE);
+    REQUIRE(read_msg(&e, fd, &r));
+    CHECK_EQ_INT(r.type, RT_MSG_DEMOTE_ACK);
+    CHECK_EQ_INT(stats(&e).messages[RT_MSG_ACTUATED], 2);
+    close(fd);
+    env_done(&e);
+}
+
+TEST(actuated_internal_failure_closes_without_a_reply) {
+    struct env e;
+    REQUIRE(env_init(&e));
+    REQUIRE(env_start(&e));
+    e.core.actuated_result = -EIO;
+    int fd = client_ready(&e);
+    REQUIRE(fd >= 0);
+    struct rt_msg a = actuated_msg(DEMOTE_SEQ), r;
+    REQUIRE(send_msg(fd, &a));
+    CHECK(!read_msg(&e, fd, &r));
+    CHECK_EQ_INT(stats(&e).internal_errors, 1);
+    CHECK_EQ_INT(stats(&e).protocol_errors[RT_ENF_PERR_INVALID_REQUEST], 0);
+    close(fd);
+    env_done(&e);
+}
+
+TEST(actuated_is_not_permitted_without_a_handler) {
+    struct env e;
+    REQUIRE(env_init(&e));
+    struct rt_enf_server_ops no_actuated = ops;
+    no_actuated.on_actuated = NULL;
+    e.srv = rt_enf_server_new(e.base, &e.opt, &no_actuated, &e.core);
+    REQUIRE(e.srv);
+    int fd = client_ready(&e);
+    REQUIRE(fd >= 0);
+    struct rt_msg a = actuated_msg(DEMOTE_SEQ);
+    REQUIRE(send_msg(fd, &a));
+    CHECK(closed_by_server(&e, fd));
+    CHECK_EQ_INT(stats(&e).protocol_errors[RT_ENF_PERR_WRONG_STATE], 1);
+    CHECK_EQ_INT(e.core.actuations, 0);
+    close(fd);
+    env_done(&e);
+}
+
 /* ---- malformed and out-of-state frames ---- */
 
 /* Offsets in demote_msg()'s frame: header, request id, bot ("mm-eth-01"),
@@ -542,6 +631,30 @@ static int readiness(uint8_t *b) {
     return encode(&m, b);
 }
 
+static int actuated_for_a_non_demote(uint8_t *b) {
+    struct rt_msg m = actuated_msg(DEMOTE_SEQ + 1);
+    return encode(&m, b);
+}
+
+static int actuated_with_status_500(uint8_t *b) {
+    struct rt_msg m = actuated_msg(DEMOTE_SEQ);
+    int n = encode(&m, b);
+    b[RT_PROTO_HEADER + 8] = 0xF4; /* http_status 500 */
+    b[RT_PROTO_HEADER + 9] = 0x01;
+    return n;
+}
+
+static int actuated_before_hello(uint8_t *b) {
+    struct rt_msg m = actuated_msg(DEMOTE_SEQ);
+    return encode(&m, b);
+}
+
+static int actuated_ack(uint8_t *b) {
+    struct rt_msg m = {.type = RT_MSG_ACTUATED_ACK};
+    m.u.actuated_ack = (struct rt_msg_actuated_ack){.for_seq = 1, .status = RT_ACTUATED_RECORDED, .seq = 2};
+    return encode(&m, b);
+}
+
 /* A bad DEMOTE and a good one in the same write: the good one is never seen. */
 static int bad_then_good(uint8_t *b) {
     int n = bot_with_nul(b);
@@ -578,6 +691,11 @@ static const struct bad_case bad_cases[] = {
     {"HELLO_OK from the peer", false, false, hello_ok, RT_ENF_PERR_WRONG_DIRECTION},
     {"READINESS from the peer", true, false, readiness, RT_ENF_PERR_WRONG_DIRECTION},
     {"a second frame after a bad one", true, false, bad_then_good, RT_ENF_PERR_MALFORMED},
+    {"ACTUATED for a seq that is not a demote record", true, false, actuated_for_a_non_demote,
+     RT_ENF_PERR_INVALID_REQUEST},
+    {"ACTUATED with HTTP 500", true, false, actuated_with_status_500, RT_ENF_PERR_MALFORMED},
+    {"ACTUATED before HELLO", false, false, actuated_before_hello, RT_ENF_PERR_WRONG_STATE},
+    {"ACTUATED_ACK from the peer", true, false, actuated_ack, RT_ENF_PERR_WRONG_DIRECTION},
 };
 
 static bool run_bad_case(struct env *e, const struct bad_case *bc) {
@@ -629,7 +747,9 @@ TEST(malformed_and_out_of_state_frames_close_the_connection_and_are_counted) {
     for (int i = 0; i < RT_ENF_PERR_COUNT; i++)
         total += st.protocol_errors[i];
     CHECK_EQ_INT(total, ELEMENTSOF(bad_cases));
-    CHECK_EQ_INT(st.protocol_errors[RT_ENF_PERR_WRONG_DIRECTION], 3);
+    CHECK_EQ_INT(st.protocol_errors[RT_ENF_PERR_WRONG_DIRECTION], 4);
+    CHECK_EQ_INT(st.protocol_errors[RT_ENF_PERR_INVALID_REQUEST], 1);
+    CHECK_EQ_INT(e.core.actuations, 1); /* only the one that decoded in READY reached the core, which refused it */
     CHECK_EQ_INT(st.protocol_errors[RT_ENF_PERR_TRUNCATED], 2);
     env_done(&e);
 }
@@ -1020,6 +1140,7 @@ TEST(invalid_options_are_refused) {
     errno = 0;
     CHECK(rt_enf_server_new(e.base, &o, &ops, &e.core) == NULL && errno == ENAMETOOLONG);
     CHECK_EQ_STR(rt_enf_proto_error_name(RT_ENF_PERR_WRONG_STATE), "wrong_state");
+    CHECK_EQ_STR(rt_enf_proto_error_name(RT_ENF_PERR_INVALID_REQUEST), "invalid_request");
     CHECK_EQ_STR(rt_enf_proto_error_name(RT_ENF_PERR_COUNT), "unknown");
     env_done(&e);
 }

@@ -712,6 +712,112 @@ TEST(free_from_done_callback) {
     loop_done(&l);
 }
 
+/* ---- POST ---- */
+
+static int post(struct loop *l, struct call *c, const struct server *s, const char *path,
+                const struct rt_fetch_auth *auth, const char *content_type, const void *body, size_t len) {
+    char url[256];
+
+    c->loop = l;
+    c->rec = (struct record){0};
+    c->rec.submitted_us = mono_us();
+    url_of(url, sizeof(url), s, path);
+    return rt_fetch_post(l->fetcher, url, auth, content_type, body, len, record_result, c);
+}
+
+static bool post_one(struct loop *l, struct call *c, const struct server *s, const char *path,
+                     const struct rt_fetch_auth *auth, const char *content_type, const void *body, size_t len) {
+    int want = l->completed + 1;
+    return post(l, c, s, path, auth, content_type, body, len) == 0 && run_until(l, want) && c->rec.calls == 1;
+}
+
+TEST(post_sends_the_body_and_content_type) {
+    SETUP(srv, l, NULL);
+    struct call c;
+    static const char line[] = "{\"v\":1,\"seq\":3}\tAAAA==";
+    char want[256];
+
+    CHECK(post_one(&l, &c, &srv, "/echo", NULL, "application/x-ratchet-record", line, strlen(line)));
+    CHECK_EQ_INT(c.rec.outcome, RT_FETCH_OK);
+    CHECK_EQ_INT(c.rec.status, 200);
+    snprintf(want, sizeof(want), "CT=application/x-ratchet-record EXPECT= LEN=%zu\n%s", strlen(line), line);
+    CHECK_EQ_STR(c.rec.body, want);
+
+    /* the body is copied: the caller's buffer may change right after */
+    char *big = malloc(20000);
+    REQUIRE(big);
+    memset(big, 'r', 20000);
+    REQUIRE(post(&l, &c, &srv, "/echo", NULL, "text/plain", big, 20000) == 0);
+    memset(big, 'X', 20000);
+    free(big);
+    CHECK(run_until(&l, l.completed + 1));
+    CHECK_EQ_INT(c.rec.outcome, RT_FETCH_OK);
+    /* no "Expect: 100-continue" wait even for a large body */
+    CHECK(strncmp(c.rec.body, "CT=text/plain EXPECT= LEN=20000\nrrrr", 36) == 0);
+    CHECK_EQ_INT(c.rec.body_len, strlen("CT=text/plain EXPECT= LEN=20000\n") + 20000);
+
+    CHECK(post_one(&l, &c, &srv, "/echo", NULL, "text/plain", NULL, 0));
+    CHECK_EQ_STR(c.rec.body, "CT=text/plain EXPECT= LEN=0\n");
+    loop_done(&l);
+}
+
+TEST(post_results_and_auth_are_those_of_get) {
+    SETUP(srv, l, NULL);
+    struct call c;
+    struct rt_fetch_auth bearer = {.kind = RT_FETCH_AUTH_BEARER, .token = "t0k3n"};
+    struct rt_fetch_stats st;
+
+    CHECK(post_one(&l, &c, &srv, "/status/500?body=try%20later", NULL, "text/plain", "x", 1));
+    CHECK_EQ_INT(c.rec.outcome, RT_FETCH_HTTP_ERROR);
+    CHECK_EQ_INT(c.rec.status, 500);
+    CHECK_EQ_STR(c.rec.body, "try later");
+    CHECK(post_one(&l, &c, &srv, "/status/202", NULL, "text/plain", "x", 1));
+    CHECK_EQ_INT(c.rec.outcome, RT_FETCH_OK);
+    CHECK_EQ_INT(c.rec.status, 202);
+    CHECK(post_one(&l, &c, &srv, "/auth/bearer/t0k3n", &bearer, "text/plain", "x", 1));
+    CHECK_EQ_INT(c.rec.status, 200);
+    CHECK(post_one(&l, &c, &srv, "/auth/bearer/t0k3n", NULL, "text/plain", "x", 1));
+    CHECK_EQ_INT(c.rec.status, 401);
+    /* a GET after POSTs is a GET again */
+    CHECK(get_one(&l, &c, &srv, "/headers", NULL));
+    CHECK_EQ_STR(c.rec.body, "UA=" RT_FETCH_USER_AGENT);
+    rt_fetcher_stats(l.fetcher, &st);
+    CHECK_EQ_INT(st.submitted, 5);
+    CHECK_EQ_INT(st.finished[RT_FETCH_OK], 3);
+    CHECK_EQ_INT(st.finished[RT_FETCH_HTTP_ERROR], 2);
+    loop_done(&l);
+}
+
+TEST(post_bad_arguments_refused) {
+    struct loop l;
+    struct call c = {.loop = &l};
+    char ct[RT_FETCH_CONTENT_TYPE_MAX + 2];
+    char *huge = calloc(1, RT_FETCH_POST_MAX + 1);
+
+    REQUIRE(huge);
+    REQUIRE(loop_init(&l, NULL));
+    CHECK_EQ_INT(rt_fetch_post(l.fetcher, "http://x/", NULL, "text/plain\r\nX-Evil: 1", "b", 1, record_result, &c),
+                 -EINVAL);
+    CHECK_EQ_INT(rt_fetch_post(l.fetcher, "http://x/", NULL, "", "b", 1, record_result, &c), -EINVAL);
+    CHECK_EQ_INT(rt_fetch_post(l.fetcher, "http://x/", NULL, NULL, "b", 1, record_result, &c), -EINVAL);
+    CHECK_EQ_INT(rt_fetch_post(l.fetcher, "http://x/", NULL, "text/pl\xc3\xa4in", "b", 1, record_result, &c), -EINVAL);
+    memset(ct, 'a', sizeof(ct) - 1);
+    ct[sizeof(ct) - 1] = '\0';
+    CHECK_EQ_INT(rt_fetch_post(l.fetcher, "http://x/", NULL, ct, "b", 1, record_result, &c), -EINVAL);
+    ct[sizeof(ct) - 2] = '\0'; /* exactly the maximum */
+    CHECK_EQ_INT(rt_fetch_post(l.fetcher, "http://127.0.0.1:1/", NULL, ct, "b", 1, record_result, &c), 0);
+    CHECK_EQ_INT(rt_fetch_post(l.fetcher, "http://x/", NULL, "text/plain", NULL, 1, record_result, &c), -EINVAL);
+    CHECK_EQ_INT(rt_fetch_post(l.fetcher, "http://x/", NULL, "text/plain", huge, RT_FETCH_POST_MAX + 1,
+                               record_result, &c), -E2BIG);
+    CHECK_EQ_INT(rt_fetch_post(l.fetcher, "http://x/", NULL, "text/plain", "b", 1, NULL, &c), -EINVAL);
+    CHECK_EQ_INT(c.rec.calls, 0); /* refused requests never call done */
+    CHECK(run_until(&l, 1));     /* the one accepted request still completes once */
+    CHECK_EQ_INT(c.rec.calls, 1);
+    CHECK_EQ_INT(c.rec.outcome, RT_FETCH_CONNECT_ERROR);
+    loop_done(&l);
+    free(huge);
+}
+
 TEST(backoff) {
     const int64_t min = 500, max = 60000;
 

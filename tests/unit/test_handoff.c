@@ -6,6 +6,7 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/listener.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,14 +23,20 @@
 #define DAY INT64_C(86400000000)
 
 enum fake_mode { ACK, REFUSE, GARBAGE_ONCE, SILENT };
+/* What the fake does with an ACTUATED. */
+enum fake_actuated_mode { ACT_ACK, ACT_HOLD, ACT_CLOSE };
 
 struct fake {
     struct evconnlistener *lis;
     struct bufferevent *conn;
     enum fake_mode mode;
-    int hellos, demotes, heartbeats;
+    enum fake_actuated_mode act_mode;
+    int hellos, demotes, heartbeats, actuateds;
     uint8_t last_id[RT_PROTO_REQUEST_ID];
+    struct rt_msg_actuated held; /* the last ACTUATED, answered later in ACT_HOLD */
 };
+
+static void fake_ack_actuated(struct fake *f, const struct rt_msg_actuated *a);
 
 static void fake_send(struct fake *f, const struct rt_msg *m) {
     uint8_t buf[RT_PROTO_HEADER + RT_PROTO_MAX_PAYLOAD];
@@ -48,6 +55,16 @@ static void fake_reply(struct fake *f, const struct rt_msg *in) {
         f->heartbeats++;
         out.type = RT_MSG_HEARTBEAT_ACK;
         out.u.heartbeat = in->u.heartbeat;
+    } else if (in->type == RT_MSG_ACTUATED) {
+        f->actuateds++;
+        f->held = in->u.actuated;
+        if (f->act_mode == ACT_CLOSE) { /* as the enforcer does with an invalid request */
+            bufferevent_free(f->conn);
+            f->conn = NULL;
+        } else if (f->act_mode == ACT_ACK) {
+            fake_ack_actuated(f, &in->u.actuated);
+        }
+        return;
     } else if (in->type == RT_MSG_DEMOTE) {
         f->demotes++;
         memcpy(f->last_id, in->u.demote.request_id, RT_PROTO_REQUEST_ID);
@@ -74,6 +91,13 @@ static void fake_reply(struct fake *f, const struct rt_msg *in) {
     fake_send(f, &out);
 }
 
+static void fake_ack_actuated(struct fake *f, const struct rt_msg_actuated *a) {
+    struct rt_msg out = {.type = RT_MSG_ACTUATED_ACK};
+    out.u.actuated_ack = (struct rt_msg_actuated_ack){.for_seq = a->for_seq, .status = RT_ACTUATED_RECORDED,
+                                                      .seq = a->for_seq + 100};
+    fake_send(f, &out);
+}
+
 static void fake_read(struct bufferevent *bev, void *ud) {
     struct fake *f = ud;
     struct evbuffer *in = bufferevent_get_input(bev);
@@ -89,6 +113,8 @@ static void fake_read(struct bufferevent *bev, void *ud) {
         char err[128];
         if (rt_proto_decode(buf, (size_t)len, &m, err, sizeof(err)) == 0)
             fake_reply(f, &m);
+        if (!f->conn)
+            return; /* closed it */
     }
 }
 
@@ -182,6 +208,7 @@ static bool connected(void *ud) {
 
 static bool setup(struct env *e) {
     memset(e, 0, sizeof(*e));
+    signal(SIGPIPE, SIG_IGN); /* as the daemon does: writing to a peer that closed is EPIPE, not death */
     strcpy(e->dir, "/tmp/ratchet-handoff-XXXXXX");
     if (!mkdtemp(e->dir))
         return false;
@@ -284,6 +311,82 @@ TEST(refused_request_stays_pending_and_is_not_resent_at_once) {
     REQUIRE(rt_handoff_submit(e.h, &d2, "x") == 0);
     CHECK(run_until(e.base, one_left, &e));
     CHECK_EQ_INT(e.fake.demotes, 2);
+    teardown(&e);
+}
+
+static struct rt_handoff_stats hstats(const struct env *e) {
+    struct rt_handoff_stats st;
+    rt_handoff_get_stats(e->h, &st);
+    return st;
+}
+
+static bool one_actuated_seen(void *ud) { return ((struct env *)ud)->fake.actuateds >= 1; }
+static bool two_actuated_seen(void *ud) { return ((struct env *)ud)->fake.actuateds >= 2; }
+static bool one_demote_seen(void *ud) { return ((struct env *)ud)->fake.demotes >= 1; }
+static bool actuations_done(void *ud) { return hstats(ud).actuations_pending == 0; }
+static bool demote_acked_after_drop(void *ud) {
+    struct rt_handoff_stats st = hstats(ud);
+    return st.acked == 1 && st.actuations_dropped == 1;
+}
+
+TEST(actuated_reports_go_one_at_a_time_until_acknowledged) {
+    struct env e;
+    REQUIRE(setup(&e));
+    e.fake.act_mode = ACT_HOLD;
+    REQUIRE(fake_listen(&e.fake, e.base, e.sock));
+    REQUIRE(open_handoff(&e) == 0);
+    CHECK_EQ_INT(rt_handoff_actuated(e.h, 3, 200, "https://cp.example/r"), 0);
+    CHECK_EQ_INT(rt_handoff_actuated(e.h, 3, 200, "https://cp.example/r"), 1); /* already queued */
+    CHECK_EQ_INT(rt_handoff_actuated(e.h, 7, 202, "https://cp.example/r"), 0);
+    CHECK_EQ_INT(rt_handoff_actuated(e.h, 8, 500, "https://cp.example/r"), -EINVAL); /* not a success */
+    CHECK_EQ_INT(rt_handoff_actuated(e.h, 8, 200, ""), -EINVAL);
+    CHECK_EQ_INT(rt_handoff_actuated(e.h, 8, 200, "tab\there"), -EINVAL);
+    CHECK_EQ_INT(hstats(&e).actuations_pending, 2);
+    REQUIRE(run_until(e.base, one_actuated_seen, &e));
+    /* a demotion sent after it arrives, and the second report has not */
+    struct rt_decision d = decision("alpha", T0);
+    REQUIRE(rt_handoff_submit(e.h, &d, "x") == 0);
+    REQUIRE(run_until(e.base, one_demote_seen, &e));
+    CHECK_EQ_INT(e.fake.actuateds, 1);
+    CHECK_EQ_INT(e.fake.held.for_seq, 3);
+    CHECK_EQ_INT(e.fake.held.http_status, 200);
+    CHECK_EQ_STR(e.fake.held.target, "https://cp.example/r");
+    /* its answer releases the next one */
+    e.fake.act_mode = ACT_ACK;
+    fake_ack_actuated(&e.fake, &e.fake.held);
+    CHECK(run_until(e.base, actuations_done, &e));
+    CHECK_EQ_INT(e.fake.actuateds, 2);
+    CHECK_EQ_INT(e.fake.held.for_seq, 7);
+    CHECK_EQ_INT(hstats(&e).actuations_acked, 2);
+    /* not journaled: the log's actuated records are the durable truth */
+    CHECK_EQ_INT(rt_handoff_actuated(e.h, 9, 200, "https://cp.example/r"), 0);
+    rt_handoff_close(e.h);
+    e.h = NULL;
+    REQUIRE(open_handoff(&e) == 0);
+    CHECK_EQ_INT(hstats(&e).actuations_pending, 0);
+    teardown(&e);
+}
+
+TEST(a_report_the_enforcer_refuses_does_not_block_demotions) {
+    struct env e;
+    REQUIRE(setup(&e));
+    e.fake.act_mode = ACT_CLOSE;
+    REQUIRE(fake_listen(&e.fake, e.base, e.sock));
+    REQUIRE(open_handoff(&e) == 0);
+    REQUIRE(rt_handoff_actuated(e.h, 4, 200, "https://cp.example/r") == 0);
+    REQUIRE(run_until(e.base, one_actuated_seen, &e));
+    /* the connection was closed on it; a demotion still gets through at once,
+     * while the report waits out its backoff (at least a second) */
+    struct rt_decision d = decision("beta", T0);
+    REQUIRE(rt_handoff_submit(e.h, &d, "x") == 0);
+    CHECK(run_until(e.base, demote_acked_after_drop, &e));
+    CHECK_EQ_INT(e.fake.actuateds, 1);
+    CHECK_EQ_INT(hstats(&e).actuations_pending, 1);
+    /* later it is sent again */
+    e.fake.act_mode = ACT_ACK;
+    CHECK(run_until(e.base, two_actuated_seen, &e));
+    CHECK(run_until(e.base, actuations_done, &e));
+    CHECK_EQ_INT(hstats(&e).actuations_acked, 1);
     teardown(&e);
 }
 

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "common/proto.h"
+#include "common/util.h"
 #include "tests/unit/harness.h"
 
 #define T0 INT64_C(1795000000000000)
@@ -50,10 +51,10 @@ TEST(demote_round_trip) {
 }
 
 TEST(every_type_round_trips) {
-    struct rt_msg msgs[8] = {{.type = RT_MSG_HELLO}, {.type = RT_MSG_HELLO_OK}, {.type = RT_MSG_DEMOTE_ACK},
-                             {.type = RT_MSG_DEMOTE_REFUSED}, {.type = RT_MSG_HEARTBEAT},
-                             {.type = RT_MSG_HEARTBEAT_ACK}, {.type = RT_MSG_READINESS_QUERY},
-                             {.type = RT_MSG_READINESS}};
+    struct rt_msg msgs[10] = {{.type = RT_MSG_HELLO}, {.type = RT_MSG_HELLO_OK}, {.type = RT_MSG_DEMOTE_ACK},
+                              {.type = RT_MSG_DEMOTE_REFUSED}, {.type = RT_MSG_HEARTBEAT},
+                              {.type = RT_MSG_HEARTBEAT_ACK}, {.type = RT_MSG_READINESS_QUERY},
+                              {.type = RT_MSG_READINESS}, {.type = RT_MSG_ACTUATED}, {.type = RT_MSG_ACTUATED_ACK}};
     msgs[0].u.hello.version = 1;
     strcpy(msgs[0].u.hello.peer, "ratchet-watchdog");
     msgs[1].u.hello_ok.version = 1;
@@ -67,7 +68,13 @@ TEST(every_type_round_trips) {
     strcpy(msgs[7].u.readiness.bot, "alpha");
     msgs[7].u.readiness.readiness = 1;
     msgs[7].u.readiness.seq = 9;
-    for (size_t i = 0; i < 8; i++) {
+    msgs[8].u.actuated.for_seq = 3;
+    msgs[8].u.actuated.http_status = 202;
+    strcpy(msgs[8].u.actuated.target, "https://cp.example/records");
+    msgs[9].u.actuated_ack.for_seq = 3;
+    msgs[9].u.actuated_ack.status = RT_ACTUATED_DUPLICATE;
+    msgs[9].u.actuated_ack.seq = 5;
+    for (size_t i = 0; i < ELEMENTSOF(msgs); i++) {
         uint8_t buf[8192], again[8192];
         struct rt_msg out;
         char err[128];
@@ -152,6 +159,7 @@ TEST(malformed_frames_are_refused_with_a_reason) {
     PATCH(3, '2', "bad frame header");     /* protocol version in the magic */
     PATCH(4, 0, "bad frame header");       /* type 0 */
     PATCH(4, 77, "bad frame header");      /* unknown type */
+    PATCH(4, RT_MSG_TYPE_MAX + 1, "bad frame header"); /* the first type after the last */
     PATCH(5, 1, "bad frame header");       /* flags */
     PATCH(6, 1, "bad frame header");       /* reserved */
     PATCH(11, 1, "bad frame header");      /* payload > max */
@@ -209,7 +217,100 @@ TEST(every_single_bit_flip_is_refused_or_decodes_cleanly) {
     CHECK(refused > 100); /* header, lengths, charsets and ranges catch most flips */
 }
 
+static struct rt_msg sample_actuated(void) {
+    struct rt_msg m = {.type = RT_MSG_ACTUATED};
+    m.u.actuated.for_seq = 0x0102030405060708ull;
+    m.u.actuated.http_status = 200;
+    strcpy(m.u.actuated.target, "https://cp.example:8443/api/v1/records");
+    return m;
+}
+
+TEST(actuated_round_trip_and_layout) {
+    struct rt_msg m = sample_actuated(), out;
+    uint8_t buf[8192];
+    char err[128];
+    int n = encode(&m, buf);
+    size_t tlen = strlen(m.u.actuated.target);
+    /* for_seq u64 . http_status u16 . target string */
+    REQUIRE(n == (int)(RT_PROTO_HEADER + 8 + 2 + 2 + tlen));
+    CHECK_EQ_INT(buf[4], 10);
+    CHECK_EQ_INT(buf[RT_PROTO_HEADER], 0x08);     /* little-endian */
+    CHECK_EQ_INT(buf[RT_PROTO_HEADER + 7], 0x01);
+    CHECK_EQ_INT(buf[RT_PROTO_HEADER + 8], 200);
+    CHECK_EQ_INT(buf[RT_PROTO_HEADER + 10], tlen);
+    REQUIRE(rt_proto_decode(buf, (size_t)n, &out, err, sizeof(err)) == 0);
+    CHECK_EQ_INT(out.type, RT_MSG_ACTUATED);
+    CHECK(out.u.actuated.for_seq == m.u.actuated.for_seq);
+    CHECK_EQ_INT(out.u.actuated.http_status, 200);
+    CHECK_EQ_STR(out.u.actuated.target, m.u.actuated.target);
+    for (int len = 0; len < n; len++)
+        CHECK_EQ_INT(rt_proto_decode(buf, (size_t)len, &out, err, sizeof(err)), -EBADMSG);
+
+    struct rt_msg ack = {.type = RT_MSG_ACTUATED_ACK};
+    ack.u.actuated_ack = (struct rt_msg_actuated_ack){.for_seq = 4, .status = RT_ACTUATED_RECORDED, .seq = 9};
+    n = encode(&ack, buf);
+    REQUIRE(n == RT_PROTO_HEADER + 8 + 1 + 8);
+    REQUIRE(rt_proto_decode(buf, (size_t)n, &out, err, sizeof(err)) == 0);
+    CHECK_EQ_INT(out.type, RT_MSG_ACTUATED_ACK);
+    CHECK_EQ_INT(out.u.actuated_ack.for_seq, 4);
+    CHECK_EQ_INT(out.u.actuated_ack.status, RT_ACTUATED_RECORDED);
+    CHECK_EQ_INT(out.u.actuated_ack.seq, 9);
+}
+
+TEST(malformed_actuated_is_refused) {
+    /* the encoder refuses what the decoder would */
+    static const unsigned bad_status[] = {0, 100, 199, 300, 404, 500};
+    for (size_t i = 0; i < ELEMENTSOF(bad_status); i++) {
+        struct rt_msg m = sample_actuated();
+        uint8_t buf[8192];
+        m.u.actuated.http_status = (uint16_t)bad_status[i];
+        CHECK_EQ_INT(encode(&m, buf), -EINVAL);
+    }
+    struct rt_msg m = sample_actuated();
+    uint8_t buf[8192], b[8192];
+    m.u.actuated.target[0] = '\0';
+    CHECK_EQ_INT(encode(&m, buf), -EINVAL);
+    m = sample_actuated();
+    strcpy(m.u.actuated.target, "https://cp\n.example");
+    CHECK_EQ_INT(encode(&m, buf), -EINVAL);
+    m = sample_actuated();
+    memset(m.u.actuated.target, 'a', RT_PROTO_TARGET_MAX); /* exactly the maximum is fine */
+    m.u.actuated.target[RT_PROTO_TARGET_MAX] = '\0';
+    CHECK(encode(&m, buf) > 0);
+
+    /* and the decoder refuses patched frames, with a reason */
+    m = sample_actuated();
+    int n = encode(&m, buf);
+    REQUIRE(n > 0);
+    memcpy(b, buf, (size_t)n);
+    b[RT_PROTO_HEADER + 8] = 0xF4; /* 500 */
+    b[RT_PROTO_HEADER + 9] = 0x01;
+    expect_refused(b, (size_t)n, "http_status: 500 is not 200..299");
+    memcpy(b, buf, (size_t)n);
+    b[RT_PROTO_HEADER + 12] = 0x07; /* a BEL in the target */
+    expect_refused(b, (size_t)n, "target: character 0x07");
+    memcpy(b, buf, (size_t)n);
+    b[RT_PROTO_HEADER + 10] = 0xFF; /* target length 255 + trailing byte count mismatch */
+    expect_refused(b, (size_t)n, "target: truncated");
+
+    struct rt_msg ack = {.type = RT_MSG_ACTUATED_ACK};
+    ack.u.actuated_ack = (struct rt_msg_actuated_ack){.for_seq = 4, .status = RT_ACTUATED_RECORDED, .seq = 9};
+    n = encode(&ack, buf);
+    REQUIRE(n > 0);
+    memcpy(b, buf, (size_t)n);
+    b[RT_PROTO_HEADER + 8] = 3;
+    expect_refused(b, (size_t)n, "status: unknown 3");
+    memcpy(b, buf, (size_t)n);
+    b[RT_PROTO_HEADER + 9] = 4; /* seq = for_seq: an actuated record comes after its demote record */
+    expect_refused(b, (size_t)n, "seq: not after for_seq");
+    ack.u.actuated_ack.seq = 2;
+    CHECK_EQ_INT(encode(&ack, buf), -EINVAL);
+}
+
 TEST(type_names) {
+    CHECK_EQ_STR(rt_msg_type_name(RT_MSG_ACTUATED), "ACTUATED");
+    CHECK_EQ_STR(rt_msg_type_name(RT_MSG_ACTUATED_ACK), "ACTUATED_ACK");
+    CHECK_EQ_STR(rt_msg_type_name((enum rt_msg_type)12), "unknown");
     CHECK_EQ_STR(rt_msg_type_name(RT_MSG_DEMOTE), "DEMOTE");
     CHECK_EQ_STR(rt_msg_type_name((enum rt_msg_type)0), "unknown");
     CHECK_EQ_STR(rt_msg_type_name((enum rt_msg_type)99), "unknown");
