@@ -449,3 +449,35 @@ bool rt_jcheck_fields(struct rt_jcheck *c, const struct rt_jpath *p, json_t *v, 
     }
     return true;
 }
+
+void rt_jcheck_copy(const char *s, char **out, int *err) {
+    char *copy = strdup(s);
+    if (!copy) {
+        *err = -ENOMEM;
+        return;
+    }
+    free(*out);
+    *out = copy;
+}
+
+bool rt_jcheck_take_string(struct rt_jcheck *c, const struct rt_jpath *p, const char *key, const json_t *v,
+                           size_t max_len, char **out, int *err) {
+    const char *s;
+    if (!rt_jcheck_string(c, p, key, v, max_len, &s))
+        return false;
+    rt_jcheck_copy(s, out, err);
+    return true;
+}
+
+bool rt_jcheck_take_path(struct rt_jcheck *c, const struct rt_jpath *p, const char *key, const json_t *v,
+                         size_t max_len, char **out, int *err) {
+    const char *s;
+    if (!rt_jcheck_string(c, p, key, v, max_len, &s))
+        return false;
+    if (s[0] != '/') {
+        rt_jcheck_error(c, p, RT_JAT_VALUE, "\"%s\" must be an absolute path, not \"%s\"", key, rt_jshow(s).s);
+        return false;
+    }
+    rt_jcheck_copy(s, out, err);
+    return true;
+}

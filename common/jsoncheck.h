@@ -129,6 +129,16 @@ bool rt_jcheck_enum(struct rt_jcheck *c, const struct rt_jpath *p, const char *k
 void rt_jcheck_unknown_key(struct rt_jcheck *c, const struct rt_jpath *kp, const char *key, const char *context,
                            const char *allowed);
 
+/* ---- copies into configuration structs ----
+ * A failed allocation sets *err to -ENOMEM and keeps the old value. */
+void rt_jcheck_copy(const char *s, char **out, int *err);
+/* A string (as rt_jcheck_string) copied into *out; false if invalid. */
+bool rt_jcheck_take_string(struct rt_jcheck *c, const struct rt_jpath *p, const char *key, const json_t *v,
+                           size_t max_len, char **out, int *err);
+/* An absolute path of at most max_len bytes copied into *out; false if invalid. */
+bool rt_jcheck_take_path(struct rt_jcheck *c, const struct rt_jpath *p, const char *key, const json_t *v,
+                         size_t max_len, char **out, int *err);
+
 /* The keys an object may have. */
 struct rt_jfield {
     const char *key;

@@ -35,34 +35,21 @@ struct cfgparse {
     int r; /* -ENOMEM once a copy failed */
 };
 
-/* ---- strings and paths ---- */
-
-static void copy_string(struct cfgparse *ps, const char *s, char **out) {
-    char *copy = strdup(s);
-    if (!copy) {
-        ps->r = -ENOMEM;
-        return;
-    }
-    free(*out);
-    *out = copy;
-}
+/* ---- strings and paths (the shared helpers are in common/jsoncheck.h) ---- */
 
 static void take_path_max(struct cfgparse *ps, const struct rt_jpath *p, const char *key, const json_t *v,
                           size_t max_len, char **out) {
-    const char *s;
-    if (!rt_jcheck_string(&ps->jc, p, key, v, max_len, &s))
-        return;
-    if (s[0] != '/') {
-        rt_jcheck_error(&ps->jc, p, RT_JAT_VALUE, "\"%s\" must be an absolute path, not \"%s\"", key,
-                        rt_jshow(s).s);
-        return;
-    }
-    copy_string(ps, s, out);
+    rt_jcheck_take_path(&ps->jc, p, key, v, max_len, out, &ps->r);
+}
+
+static void take_duration(struct cfgparse *ps, const struct rt_jpath *p, const char *key, const json_t *v,
+                          int64_t min_us, int64_t max_us, int64_t *out) {
+    rt_jcheck_duration(&ps->jc, p, key, v, min_us, max_us, out);
 }
 
 static void take_path(struct cfgparse *ps, const struct rt_jpath *p, const char *key, const json_t *v,
                       char **out) {
-    take_path_max(ps, p, key, v, RT_ENF_PATH_MAX, out);
+    rt_jcheck_take_path(&ps->jc, p, key, v, RT_ENF_PATH_MAX, out, &ps->r);
 }
 
 /* Printable ASCII other than the space: what a C2SP origin or key name may hold. */
@@ -85,7 +72,7 @@ static void take_origin(struct cfgparse *ps, const struct rt_jpath *p, const cha
                         key, rt_jshow(s).s);
         return;
     }
-    copy_string(ps, s, out);
+    rt_jcheck_copy(s, out, &ps->r);
 }
 
 /* C2SP signed-note key names: no whitespace, no '+'. */
@@ -100,7 +87,7 @@ static void take_key_name(struct cfgparse *ps, const struct rt_jpath *p, const c
                         key, rt_jshow(s).s);
         return;
     }
-    copy_string(ps, s, out);
+    rt_jcheck_copy(s, out, &ps->r);
 }
 
 /* A file name directly under $CREDENTIALS_DIRECTORY. */
@@ -116,13 +103,9 @@ static void take_credential(struct cfgparse *ps, const struct rt_jpath *p, const
                         key, rt_jshow(s).s);
         return;
     }
-    copy_string(ps, s, out);
+    rt_jcheck_copy(s, out, &ps->r);
 }
 
-static void take_duration(struct cfgparse *ps, const struct rt_jpath *p, const char *key, const json_t *v,
-                          int64_t min_us, int64_t max_us, int64_t *out) {
-    rt_jcheck_duration(&ps->jc, p, key, v, min_us, max_us, out);
-}
 
 static void take_max_connections(struct cfgparse *ps, const struct rt_jpath *p, const char *key, const json_t *v,
                                  unsigned *out) {
@@ -409,7 +392,7 @@ static void derive_defaults(struct cfgparse *ps, const struct rt_jpath *root, co
             rt_jcheck_error(&ps->jc, &kp, RT_JAT_VALUE,
                             "\"origin\" contains '+', which a signing key name cannot: set \"key_name\"");
         } else {
-            copy_string(ps, cfg->origin, &cfg->key_name);
+            rt_jcheck_copy(cfg->origin, &cfg->key_name, &ps->r);
         }
     }
     if (!f[R_READINESS_VIEW].value && cfg->state_dir) {

@@ -40,43 +40,26 @@ struct cfgparse {
     int r; /* -ENOMEM once a copy failed */
 };
 
-/* ---- strings ---- */
+/* ---- strings (the shared helpers are in common/jsoncheck.h) ---- */
 
-static void copy_string(struct cfgparse *ps, const char *s, char **out) {
-    char *copy = strdup(s);
-    if (!copy) {
-        ps->r = -ENOMEM;
-        return;
-    }
-    free(*out);
-    *out = copy;
-}
-
-static bool take_string(struct cfgparse *ps, const struct rt_jpath *p, const char *key, const json_t *v,
+static void take_string(struct cfgparse *ps, const struct rt_jpath *p, const char *key, const json_t *v,
                         size_t max_len, char **out) {
-    const char *s;
-    if (!rt_jcheck_string(&ps->jc, p, key, v, max_len, &s))
-        return false;
-    copy_string(ps, s, out);
-    return true;
+    rt_jcheck_take_string(&ps->jc, p, key, v, max_len, out, &ps->r);
 }
 
 static void take_path_max(struct cfgparse *ps, const struct rt_jpath *p, const char *key, const json_t *v,
                           size_t max_len, char **out) {
-    const char *s;
-    if (!rt_jcheck_string(&ps->jc, p, key, v, max_len, &s))
-        return;
-    if (s[0] != '/') {
-        rt_jcheck_error(&ps->jc, p, RT_JAT_VALUE, "\"%s\" must be an absolute path, not \"%s\"", key,
-                        rt_jshow(s).s);
-        return;
-    }
-    copy_string(ps, s, out);
+    rt_jcheck_take_path(&ps->jc, p, key, v, max_len, out, &ps->r);
+}
+
+static void take_duration(struct cfgparse *ps, const struct rt_jpath *p, const char *key, const json_t *v,
+                          int64_t min_us, int64_t max_us, int64_t *out) {
+    rt_jcheck_duration(&ps->jc, p, key, v, min_us, max_us, out);
 }
 
 static void take_path(struct cfgparse *ps, const struct rt_jpath *p, const char *key, const json_t *v,
                       char **out) {
-    take_path_max(ps, p, key, v, RT_WD_PATH_MAX, out);
+    rt_jcheck_take_path(&ps->jc, p, key, v, RT_WD_PATH_MAX, out, &ps->r);
 }
 
 /* Why s is not an acceptable source URL, or NULL. */
@@ -116,7 +99,7 @@ static bool check_url(struct cfgparse *ps, const struct rt_jpath *p, const char 
 static void take_url(struct cfgparse *ps, const struct rt_jpath *p, const char *key, const json_t *v, char **out) {
     const char *s;
     if (rt_jcheck_string(&ps->jc, p, key, v, RT_WD_URL_MAX, &s) && check_url(ps, p, key, s))
-        copy_string(ps, s, out);
+        rt_jcheck_copy(s, out, &ps->r);
 }
 
 /* "{bot}" at least once, and no other brace. */
@@ -146,7 +129,7 @@ static void take_url_template(struct cfgparse *ps, const struct rt_jpath *p, con
                         rt_jshow(s).s);
         return;
     }
-    copy_string(ps, s, out);
+    rt_jcheck_copy(s, out, &ps->r);
 }
 
 /* A Prometheus/Alertmanager label name: [A-Za-z_][A-Za-z0-9_]*. */
@@ -170,17 +153,13 @@ static void take_label(struct cfgparse *ps, const struct rt_jpath *p, const char
                         "\"%s\" must be a label name ([A-Za-z_][A-Za-z0-9_]*), not \"%s\"", key, rt_jshow(s).s);
         return;
     }
-    copy_string(ps, s, out);
+    rt_jcheck_copy(s, out, &ps->r);
 }
 
-static void take_duration(struct cfgparse *ps, const struct rt_jpath *p, const char *key, const json_t *v,
-                          int64_t min_us, int64_t max_us, int64_t *out) {
-    rt_jcheck_duration(&ps->jc, p, key, v, min_us, max_us, out);
-}
 
 static void take_interval(struct cfgparse *ps, const struct rt_jpath *p, const char *key, const json_t *v,
                           int64_t *out) {
-    take_duration(ps, p, key, v, INTERVAL_MIN_US, INTERVAL_MAX_US, out);
+    rt_jcheck_duration(&ps->jc, p, key, v, INTERVAL_MIN_US, INTERVAL_MAX_US, out);
 }
 
 /* Calls fn on the member `key` of the object at p if the field is present. */
@@ -207,7 +186,7 @@ static void parse_basic(struct cfgparse *ps, const struct rt_jpath *p, json_t *v
                 rt_jcheck_error(&ps->jc, &kp, RT_JAT_VALUE,
                                 "\"username\" must not contain ':' (HTTP basic authentication)");
             else
-                copy_string(ps, s, &out->username);
+                rt_jcheck_copy(s, &out->username, &ps->r);
         }
     }
     WITH_FIELD(ps, p, f, PASSWORD_FILE, take_path, &out->password_file);
@@ -414,7 +393,7 @@ static void take_control_plane_url(struct cfgparse *ps, const struct rt_jpath *p
                         RT_WD_CONTROL_PLANE_TARGET_MAX);
         return;
     }
-    copy_string(ps, s, out);
+    rt_jcheck_copy(s, out, &ps->r);
 }
 
 static void parse_control_plane(struct cfgparse *ps, const struct rt_jpath *p, json_t *v,
@@ -528,8 +507,8 @@ static void parse_alertmanager(struct cfgparse *ps, const struct rt_jpath *p, js
         return;
     out->enabled = true;
     out->poll_interval_us = RT_WD_DEFAULT_POLL_US;
-    copy_string(ps, RT_WD_DEFAULT_BOT_LABEL, &out->bot_label);
-    copy_string(ps, RT_WD_DEFAULT_P0_MATCHER, &out->p0_matcher);
+    rt_jcheck_copy(RT_WD_DEFAULT_BOT_LABEL, &out->bot_label, &ps->r);
+    rt_jcheck_copy(RT_WD_DEFAULT_P0_MATCHER, &out->p0_matcher, &ps->r);
     WITH_FIELD(ps, p, f, URL, take_url, &out->url);
     WITH_FIELD(ps, p, f, BOT_LABEL, take_label, &out->bot_label);
     WITH_FIELD(ps, p, f, P0_MATCHER, take_string, RT_WD_MATCHER_MAX, &out->p0_matcher);
@@ -551,7 +530,7 @@ static void parse_prometheus(struct cfgparse *ps, const struct rt_jpath *p, json
     out->enabled = true;
     out->interval_us = RT_WD_DEFAULT_POLL_US;
     out->backfill_max_us = RT_WD_DEFAULT_BACKFILL_MAX_US;
-    copy_string(ps, RT_WD_DEFAULT_BOT_LABEL, &out->bot_label);
+    rt_jcheck_copy(RT_WD_DEFAULT_BOT_LABEL, &out->bot_label, &ps->r);
     WITH_FIELD(ps, p, f, URL, take_url, &out->url);
     WITH_FIELD(ps, p, f, QUERY, take_string, RT_WD_QUERY_MAX, &out->error_rate_query);
     WITH_FIELD(ps, p, f, BOT_LABEL, take_label, &out->bot_label);
