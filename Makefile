@@ -159,6 +159,15 @@ demo: deps-demo
 # ---- install ----
 BINDIR := $(DESTDIR)$(PREFIX)/bin
 SBINDIR := $(DESTDIR)$(PREFIX)/sbin
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
+TMPFILESDIR ?= $(PREFIX)/lib/tmpfiles.d
+POLKITDIR ?= $(PREFIX)/share/polkit-1/rules.d
+MANDIR ?= $(PREFIX)/share/man
+DOCDIR ?= $(PREFIX)/share/doc/ratchet
+ONCALL_GROUP ?= oncall
+UNITS := ratchet-watchdog.service ratchet-enforcer.service ratchet-enforcer.socket ratchet.slice
+EXAMPLES := watchdog.json enforcer.json watchdog.systemd.json enforcer.systemd.json
 install: all
 	install -d $(BINDIR)
 	install -m 0755 $(BUILD)/ratchetctl $(BINDIR)/ratchetctl
@@ -167,10 +176,27 @@ install: all
 	install -d $(DESTDIR)$(PREFIX)/share/ratchet
 	install -m 0644 policy/reason-codes.json $(DESTDIR)$(PREFIX)/share/ratchet/reason-codes.json
 	install -m 0644 policy/default-policy.json $(DESTDIR)$(PREFIX)/share/ratchet/default-policy.json
+	install -d $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(TMPFILESDIR) $(DESTDIR)$(POLKITDIR)
+	for u in $(UNITS); do sed 's|/usr/sbin/|$(PREFIX)/sbin/|g' systemd/$$u >$(DESTDIR)$(UNITDIR)/$$u && chmod 0644 $(DESTDIR)$(UNITDIR)/$$u; done
+	install -m 0644 systemd/ratchet.sysusers $(DESTDIR)$(SYSUSERSDIR)/ratchet.conf
+	install -m 0644 systemd/ratchet.tmpfiles $(DESTDIR)$(TMPFILESDIR)/ratchet.conf
+	sed -e 's|/usr/sbin/|$(PREFIX)/sbin/|g' -e 's/^\(    var ONCALL_GROUP = \)"oncall";/\1"$(ONCALL_GROUP)";/' \
+	    systemd/00-ratchet-oncall.rules >$(DESTDIR)$(POLKITDIR)/00-ratchet-oncall.rules
+	chmod 0644 $(DESTDIR)$(POLKITDIR)/00-ratchet-oncall.rules
+	install -d $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(DOCDIR)/examples
+	install -m 0644 man/ratchetctl.1 $(DESTDIR)$(MANDIR)/man1/
+	install -m 0644 man/ratchet-policy.5 $(DESTDIR)$(MANDIR)/man5/
+	install -m 0644 man/ratchet-watchdog.8 man/ratchet-enforcer.8 $(DESTDIR)$(MANDIR)/man8/
+	for e in $(EXAMPLES); do install -m 0644 examples/$$e $(DESTDIR)$(DOCDIR)/examples/; done
+	@echo "installed; then: systemd-sysusers ratchet.conf; systemd-tmpfiles --create ratchet.conf; systemctl daemon-reload (see README)"
 
 uninstall:
 	rm -f $(BINDIR)/ratchetctl $(SBINDIR)/ratchet-watchdog $(SBINDIR)/ratchet-enforcer
-	rm -rf $(DESTDIR)$(PREFIX)/share/ratchet
+	rm -rf $(DESTDIR)$(PREFIX)/share/ratchet $(DESTDIR)$(DOCDIR)
+	for u in $(UNITS); do rm -f $(DESTDIR)$(UNITDIR)/$$u; done
+	rm -f $(DESTDIR)$(SYSUSERSDIR)/ratchet.conf $(DESTDIR)$(TMPFILESDIR)/ratchet.conf $(DESTDIR)$(POLKITDIR)/00-ratchet-oncall.rules
+	rm -f $(DESTDIR)$(MANDIR)/man1/ratchetctl.1 $(DESTDIR)$(MANDIR)/man5/ratchet-policy.5
+	rm -f $(DESTDIR)$(MANDIR)/man8/ratchet-watchdog.8 $(DESTDIR)$(MANDIR)/man8/ratchet-enforcer.8
 
 clean:
 	rm -rf $(BUILD)

@@ -7,6 +7,8 @@
  * freed. */
 #include "enforcer/config.h"
 
+#include "cmdlog/logkey.h"
+
 #include <errno.h>
 #include <grp.h>
 #include <pwd.h>
@@ -81,9 +83,9 @@ static void take_key_name(struct cfgparse *ps, const struct rt_jpath *p, const c
     const char *s;
     if (!rt_jcheck_string(&ps->jc, p, key, v, RT_ENF_KEY_NAME_MAX, &s))
         return;
-    if (!visible_ascii(s) || strchr(s, '+')) {
+    if (!rt_log_key_name_valid(s)) { /* the key loader's rule: one check, at config time */
         rt_jcheck_error(&ps->jc, p, RT_JAT_VALUE,
-                        "\"%s\" must be printable ASCII without spaces or '+' (a signed-note key name), not \"%s\"",
+                        "\"%s\" must be letters, digits, '.', '_' or '-', starting with a letter or digit, not \"%s\"",
                         key, rt_jshow(s).s);
         return;
     }
@@ -387,12 +389,15 @@ static void check_socket_options(struct cfgparse *ps, const struct rt_jpath *roo
 static void derive_defaults(struct cfgparse *ps, const struct rt_jpath *root, const struct rt_jfield *f) {
     struct rt_enf_config *cfg = ps->cfg;
     if (!f[R_KEY_NAME].value && cfg->origin) {
-        if (strchr(cfg->origin, '+')) {
+        /* default: the origin's host part ("ratchet.example.com/commands" -> "ratchet.example.com") */
+        char name[RT_ENF_KEY_NAME_MAX + 1];
+        snprintf(name, sizeof(name), "%.*s", (int)strcspn(cfg->origin, "/"), cfg->origin);
+        if (!rt_log_key_name_valid(name)) {
             struct rt_jpath kp = rt_jpath_key(root, "origin");
             rt_jcheck_error(&ps->jc, &kp, RT_JAT_VALUE,
-                            "\"origin\" contains '+', which a signing key name cannot: set \"key_name\"");
+                            "no signing key name can be derived from \"origin\": set \"key_name\"");
         } else {
-            rt_jcheck_copy(cfg->origin, &cfg->key_name, &ps->r);
+            rt_jcheck_copy(name, &cfg->key_name, &ps->r);
         }
     }
     if (!f[R_READINESS_VIEW].value && cfg->state_dir) {
