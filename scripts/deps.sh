@@ -6,7 +6,7 @@
 set -eu
 
 build_pkgs="gcc make pkg-config libevent-dev libcurl4-openssl-dev libjansson-dev libsystemd-dev libssl-dev"
-test_pkgs="openssl python3 curl prometheus prometheus-alertmanager gdb e2fsprogs systemd man-db groff-base"
+test_pkgs="openssl python3 curl prometheus prometheus-alertmanager gdb e2fsprogs systemd man-db groff-base debootstrap"
 demo_pkgs="openssl python3 curl prometheus prometheus-alertmanager e2fsprogs"
 
 case "${1:-build}" in

@@ -41,7 +41,7 @@ for t in "$build"/asan/tests/test_*; do
         UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 "$t"
 done
 run_suite lint-reasons sh tests/lint-reasons.sh "$build"
-for s in tests/cli/*.sh tests/replay/run.sh tests/cmdlog/t_recipe.sh tests/systemd/t_units.sh tests/integration/t_*.sh; do
+for s in tests/cli/*.sh tests/replay/run.sh tests/cmdlog/t_recipe.sh tests/systemd/t_*.sh tests/integration/t_*.sh; do
     [ -f "$s" ] && run_suite "$s" sh "$s" "$build"
 done
 
