@@ -19,6 +19,7 @@
 #include "common/util.h"
 #include "enforcer/config.h"
 #include "tests/unit/harness.h"
+#include "tests/unit/samples.h"
 
 #define SEC_US INT64_C(1000000)
 
@@ -242,70 +243,18 @@ TEST(range_edges_are_accepted) {
     CHECK_EQ_INT(c->max_connections, 1);
 }
 
-static void closedirp(DIR **d) {
-    if (*d)
-        closedir(*d);
-}
-
-static bool has_suffix(const char *s, const char *suffix) {
-    size_t n = strlen(s), m = strlen(suffix);
-    return n >= m && strcmp(s + n - m, suffix) == 0;
-}
-
-TEST(sample_good_files_parse) {
-    _cleanup_(closedirp) DIR *d = opendir("tests/enforcer-config/good");
-    REQUIRE(d);
-    int n = 0;
-    for (struct dirent *de; (de = readdir(d));) {
-        if (!has_suffix(de->d_name, ".json"))
-            continue;
-        char path[512];
-        snprintf(path, sizeof path, "tests/enforcer-config/good/%s", de->d_name);
-        struct rt_enf_config *c = load_ok(path);
-        CHECK(c != NULL);
-        rt_enf_config_free(c);
-        n++;
-    }
-    CHECK(n >= 4);
-}
-
-static bool bad_file_matches(const char *dir, const char *name) {
-    char path[512], exp_path[512];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    snprintf(exp_path, sizeof exp_path, "%s/%.*s.expected", dir, (int)(strlen(name) - 5), name);
-    _cleanup_free_ char *exp = NULL;
-    size_t exp_len;
-    int line, col;
-    char want[256];
-    if (rt_read_file_bounded(exp_path, 4096, &exp, &exp_len) < 0 ||
-        sscanf(exp, "%d:%d: %255[^\n]", &line, &col, want) != 3) {
-        fprintf(stderr, "    %s: missing or malformed\n", exp_path);
-        return false;
-    }
+static int load_enf(const char *path, struct rt_policy_errors *errs) {
     struct rt_enf_config *c = NULL;
-    struct rt_policy_errors errs = {0};
-    int r = rt_enf_config_load_with(path, &fake, &c, &errs);
-    bool ok = r == -EINVAL && !c && errs.n > 0 && errs.e[0].line == line && errs.e[0].column == col &&
-              strstr(errs.e[0].text, want) != NULL;
-    if (!ok) {
-        print_errors(path, r, &errs);
-        fprintf(stderr, "    want %d:%d: %s\n", line, col, want);
-    }
+    int r = rt_enf_config_load_with(path, &fake, &c, errs);
+    CHECK(r == 0 ? c != NULL : c == NULL);
     rt_enf_config_free(c);
-    return ok;
+    return r;
 }
+
+TEST(sample_good_files_parse) { CHECK(rt_check_good_samples("tests/enforcer-config/good", load_enf) >= 4); }
 
 TEST(sample_bad_files_report_expected_first_error) {
-    _cleanup_(closedirp) DIR *d = opendir("tests/enforcer-config/bad");
-    REQUIRE(d);
-    int n = 0;
-    for (struct dirent *de; (de = readdir(d));) {
-        if (!has_suffix(de->d_name, ".json"))
-            continue;
-        CHECK(bad_file_matches("tests/enforcer-config/bad", de->d_name));
-        n++;
-    }
-    CHECK(n >= 60);
+    CHECK(rt_check_bad_samples("tests/enforcer-config/bad", load_enf) >= 60);
 }
 
 /* ---- rules, inline ---- */

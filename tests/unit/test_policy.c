@@ -15,6 +15,7 @@
 #include "common/util.h"
 #include "policy/policy.h"
 #include "tests/unit/harness.h"
+#include "tests/unit/samples.h"
 
 #define HOUR_US (INT64_C(3600) * 1000000)
 #define MIN_US (INT64_C(60) * 1000000)
@@ -584,75 +585,19 @@ TEST(load_file_errors_have_no_position) {
     CHECK(strstr(errs.e[0].text, "larger than"));
 }
 
-static bool has_suffix(const char *s, const char *suffix) {
-    size_t n = strlen(s), m = strlen(suffix);
-    return n >= m && strcmp(s + n - m, suffix) == 0;
+static int load_policy(const char *path, struct rt_policy_errors *errs) {
+    struct rt_policy *p = NULL;
+    int r = rt_policy_load_file(path, &p, errs);
+    CHECK(r == 0 ? p != NULL : p == NULL);
+    rt_policy_free(p);
+    return r;
 }
 
-static void closedirp(DIR **d) {
-    if (*d)
-        closedir(*d);
-}
-
-TEST(sample_good_files_parse) {
-    _cleanup_(closedirp) DIR *d = opendir("tests/policy/good");
-    REQUIRE(d);
-    int n = 0;
-    for (struct dirent *de; (de = readdir(d));) {
-        if (!has_suffix(de->d_name, ".json"))
-            continue;
-        char path[512];
-        snprintf(path, sizeof path, "tests/policy/good/%s", de->d_name);
-        struct rt_policy *p = NULL;
-        struct rt_policy_errors errs = {0};
-        int r = rt_policy_load_file(path, &p, &errs);
-        if (r != 0)
-            print_errors(path, r, &errs);
-        CHECK_EQ_INT(r, 0);
-        rt_policy_free(p);
-        n++;
-    }
-    CHECK(n >= 4);
-}
+TEST(sample_good_files_parse) { CHECK(rt_check_good_samples("tests/policy/good", load_policy) >= 4); }
 
 /* Each bad NAME.json fails with its first error as in NAME.expected. */
-static bool bad_file_matches(const char *dir, const char *name) {
-    char path[512], exp_path[512];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    snprintf(exp_path, sizeof exp_path, "%s/%.*s.expected", dir, (int)(strlen(name) - 5), name);
-    _cleanup_free_ char *exp = NULL;
-    size_t exp_len;
-    int line, col;
-    char want[256];
-    if (rt_read_file_bounded(exp_path, 4096, &exp, &exp_len) < 0 ||
-        sscanf(exp, "%d:%d: %255[^\n]", &line, &col, want) != 3) {
-        fprintf(stderr, "    %s: missing or malformed\n", exp_path);
-        return false;
-    }
-    struct rt_policy *p = NULL;
-    struct rt_policy_errors errs = {0};
-    int r = rt_policy_load_file(path, &p, &errs);
-    bool ok = r == -EINVAL && !p && errs.n > 0 && errs.e[0].line == line && errs.e[0].column == col &&
-              strstr(errs.e[0].text, want) != NULL;
-    if (!ok) {
-        print_errors(path, r, &errs);
-        fprintf(stderr, "    want %d:%d: %s\n", line, col, want);
-    }
-    rt_policy_free(p);
-    return ok;
-}
-
 TEST(sample_bad_files_report_expected_first_error) {
-    _cleanup_(closedirp) DIR *d = opendir("tests/policy/bad");
-    REQUIRE(d);
-    int n = 0;
-    for (struct dirent *de; (de = readdir(d));) {
-        if (!has_suffix(de->d_name, ".json"))
-            continue;
-        CHECK(bad_file_matches("tests/policy/bad", de->d_name));
-        n++;
-    }
-    CHECK(n >= 15);
+    CHECK(rt_check_bad_samples("tests/policy/bad", load_policy) >= 15);
 }
 
 TEST(parse_rejects_null_text_and_out) {
