@@ -337,15 +337,20 @@ static bool prom_backfill(struct wd_sources *s, int64_t from_us) {
     return prom_get(s, PROM_BACKFILL, url);
 }
 
+/* Where a backfill of the gap since the last good query starts: no further
+ * back than backfill_max. */
+static int64_t backfill_start(const struct wd_sources *s, int64_t now_us) {
+    int64_t oldest = now_us - s->cfg->prometheus.backfill_max_us;
+    return s->prom_last_ok_us > oldest ? s->prom_last_ok_us : oldest;
+}
+
 static void poll_prometheus(struct wd_sources *s) {
     const struct rt_wd_prometheus *c = &s->cfg->prometheus;
     int64_t now = wd_now().wall_us;
     if (s->prom_last_ok_us && now - s->prom_last_ok_us > 2 * s->interval_us[WD_SRC_PROMETHEUS] &&
         !s->prom_backfill_from_us) {
-        /* after a gap (failed polls, or the watchdog's own downtime) judge the
-         * windows on the data Prometheus kept, up to backfill_max back */
-        int64_t oldest = now - c->backfill_max_us;
-        s->prom_backfill_from_us = s->prom_last_ok_us > oldest ? s->prom_last_ok_us : oldest;
+        /* after failed polls judge the windows on the data Prometheus kept */
+        s->prom_backfill_from_us = backfill_start(s, now);
     }
     char url[URL_MAX];
     bool queued;
@@ -655,6 +660,10 @@ int wd_sources_start(struct wd_sources *s, char *err, size_t errlen) {
             st.has_evidence && st.last_ts_us > s->prom_last_ok_us)
             s->prom_last_ok_us = st.last_ts_us;
     }
+    /* a restart that missed even one poll backfills: the missed scrape may
+     * be the healthy one that breaks a window */
+    if (s->prom_last_ok_us && now.wall_us - s->prom_last_ok_us > s->interval_us[WD_SRC_PROMETHEUS])
+        s->prom_backfill_from_us = backfill_start(s, now.wall_us);
     for (int i = 0; i < WD_SRC_REGISTRY; i++)
         if (s->health[i].configured)
             arm(s, (enum wd_source)i, 0);

@@ -19,7 +19,17 @@ it_setup() {
 it_cleanup() {
     for pid in $IT_PIDS; do kill -9 "$pid" 2>/dev/null; done
     for pid in $IT_PIDS; do wait "$pid" 2>/dev/null; done
+    [ "$IT_FAIL" -gt 0 ] && it_dump_logs
     if [ "${IT_KEEP:-0}" = 1 ]; then echo "kept $IT_DIR"; else rm -rf "$IT_DIR"; fi
+}
+
+# On failure, the tail of every process log, so a CI run can be diagnosed.
+it_dump_logs() {
+    for f in "$IT_DIR"/*.log; do
+        [ -f "$f" ] || continue
+        echo "--- last lines of $(basename "$f")"
+        tail -n 25 "$f" | sed 's/^/    /'
+    done
 }
 
 # it_bg NAME CMD...: start CMD in the background, logging to $IT_DIR/NAME.log;

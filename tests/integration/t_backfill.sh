@@ -51,7 +51,7 @@ wait "$WD_PID" 2>/dev/null
 serve 0.001
 it_check "while the watchdog is down, Prometheus records the bot healthy" it_wait_for 20 prom_has 0.001
 healthy_seen=$(now_s)
-it_wait_for 10 past "$(awk "BEGIN { print $healthy_seen + 2 }")" # a few healthy scrapes
+wait_until "$(awk "BEGIN { printf \"%.6f\", $healthy_seen + 3 }")"
 serve 0.05
 it_check "... and then in breach again" it_wait_for 20 prom_has 0.05
 
