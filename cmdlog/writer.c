@@ -223,7 +223,9 @@ int rt_logw_append(struct rt_logw *w, struct rt_log_record *rec, uint64_t *seq) 
     return append_record(w, rec, "", seq);
 }
 
-int rt_logw_rotate_key(struct rt_logw *w, const struct rt_log_key *new_key, uint64_t *seq) {
+/* Appends the key_rotation record (filled into *rec) and switches keys. */
+static int rotate_key(struct rt_logw *w, const struct rt_log_key *new_key, struct rt_log_record *rec,
+                      uint64_t *seq) {
     if (w->failed)
         return -EIO;
     if (memcmp(rt_log_key_pub(new_key), rt_log_key_pub(w->key), RT_LOG_PUBKEY_LEN) == 0)
@@ -232,12 +234,12 @@ int rt_logw_rotate_key(struct rt_logw *w, const struct rt_log_key *new_key, uint
     int r = rt_log_key_dup(new_key, &dup);
     if (r < 0)
         return r;
-    struct rt_log_record rec = {.type = RT_LOG_KEY_ROTATION};
-    struct rt_log_key_rotation *k = &rec.u.key_rotation;
+    *rec = (struct rt_log_record){.type = RT_LOG_KEY_ROTATION};
+    struct rt_log_key_rotation *k = &rec->u.key_rotation;
     rt_strlcpy(k->new_key_name, rt_log_key_name(new_key), sizeof k->new_key_name);
     memcpy(k->new_public_key, rt_log_key_pub(new_key), RT_LOG_PUBKEY_LEN);
     memcpy(k->new_key_id, rt_log_key_id_of(new_key), RT_LOG_KEY_ID_LEN);
-    r = append_record(w, &rec, "", seq); /* signed by the old key */
+    r = append_record(w, rec, "", seq); /* signed by the old key */
     if (r < 0) {
         rt_log_key_free(dup);
         return r;
@@ -245,6 +247,11 @@ int rt_logw_rotate_key(struct rt_logw *w, const struct rt_log_key *new_key, uint
     rt_log_key_free(w->key);
     w->key = dup;
     return 0;
+}
+
+int rt_logw_rotate_key(struct rt_logw *w, const struct rt_log_key *new_key, uint64_t *seq) {
+    struct rt_log_record rec;
+    return rotate_key(w, new_key, &rec, seq);
 }
 
 void rt_logw_set_policy(struct rt_logw *w, const uint8_t policy_sha256[32]) { memcpy(w->policy, policy_sha256, 32); }
@@ -510,16 +517,18 @@ static int verify_existing(struct rt_logw *w, const char *data, size_t len, cons
     w->hist_sep = hist_len == 0 || (hist_len >= 2 && memcmp(hist + hist_len - 2, "\n\n", 2) == 0) ? 0
                   : hist[hist_len - 1] == '\n'                                                     ? 1
                                                                                                    : 2;
-    size_t n_trusted = opts ? opts->n_trusted : 0;
-    const struct rt_log_pubkey **trusted = calloc(n_trusted + 1, sizeof *trusted);
+    size_t n_trusted = opts ? opts->n_trusted : 0, n = 0;
+    const struct rt_log_pubkey **trusted = calloc(n_trusted + 2, sizeof *trusted);
     if (!trusted)
         return -ENOMEM;
-    trusted[0] = rt_log_key_public(w->key);
+    trusted[n++] = rt_log_key_public(w->key);
+    if (opts && opts->rotate_from)
+        trusted[n++] = rt_log_key_public(opts->rotate_from);
     for (size_t i = 0; i < n_trusted; i++)
-        trusted[i + 1] = opts->trusted[i];
+        trusted[n++] = opts->trusted[i];
     struct rt_log_verify_opts vo = {
         .trusted = trusted,
-        .n_trusted = n_trusted + 1,
+        .n_trusted = n,
         .origin = w->origin,
         .checkpoint = cp,
         .checkpoint_len = cp_len,
@@ -544,13 +553,52 @@ static int verify_existing(struct rt_logw *w, const char *data, size_t len, cons
 
 /* The log's current key must be the writer's: a record signed by another
  * key would make the log invalid. */
-static int check_current_key(struct rt_logw *w, const struct rt_log_tail_state *tail, struct rt_logw_report *rep) {
-    if (tail->key && memcmp(rt_log_pubkey_id(tail->key), rt_log_key_id_of(w->key), RT_LOG_KEY_ID_LEN) == 0 &&
-        memcmp(rt_log_pubkey_raw(tail->key), rt_log_key_pub(w->key), RT_LOG_PUBKEY_LEN) == 0)
+static bool is_current_key(const struct rt_log_tail_state *tail, const struct rt_log_key *k) {
+    return tail->key && memcmp(rt_log_pubkey_id(tail->key), rt_log_key_id_of(k), RT_LOG_KEY_ID_LEN) == 0 &&
+           memcmp(rt_log_pubkey_raw(tail->key), rt_log_key_pub(k), RT_LOG_PUBKEY_LEN) == 0;
+}
+
+/* The log's current key must be the writer's, or rotate_from when the open
+ * is to rotate (*rotate): a record signed by another key would make the log
+ * invalid. */
+static int check_current_key(struct rt_logw *w, const struct rt_log_tail_state *tail,
+                             const struct rt_log_key *rotate_from, bool *rotate, struct rt_logw_report *rep) {
+    *rotate = false;
+    if (is_current_key(tail, w->key)) {
+        rep->rotate_from_unused = rotate_from != NULL;
         return 0;
-    report(rep, "%s is signed by key \"%s\"; this writer holds key \"%s\" (use the log's current key)", w->path,
-           tail->key ? rt_log_pubkey_name(tail->key) : "?", rt_log_key_name(w->key));
+    }
+    if (rotate_from && is_current_key(tail, rotate_from)) {
+        *rotate = true;
+        return 0;
+    }
+    report(rep, "%s is signed by key \"%s\"; this writer holds key \"%s\"%s (use the log's current key)", w->path,
+           tail->key ? rt_log_pubkey_name(tail->key) : "?", rt_log_key_name(w->key),
+           rotate_from ? " and the previous key does not match either" : "");
     return -EKEYREJECTED;
+}
+
+/* Makes rotate_from the signing key, so that a torn_tail record and the
+ * key_rotation record are signed by the log's current key. */
+static int start_rotation(struct rt_logw *w, const struct rt_log_key *rotate_from, struct rt_log_key **target) {
+    struct rt_log_key *old;
+    int r = rt_log_key_dup(rotate_from, &old);
+    if (r < 0)
+        return r;
+    *target = w->key;
+    w->key = old;
+    return 0;
+}
+
+static int finish_rotation(struct rt_logw *w, struct rt_log_key *target, struct deliver_ctx *dc,
+                           struct rt_logw_report *rep) {
+    struct rt_log_record rec;
+    int r = rotate_key(w, target, &rec, &rep->rotation_seq);
+    rt_log_key_free(target);
+    if (r < 0)
+        return report(rep, "%s: key rotation: %s", w->path, w->failed ? w->last_error : strerror(-r)), r;
+    rep->rotated = true;
+    return dc->fn ? dc->fn(&rec, dc->ud) : 0;
 }
 
 static int append_torn_tail(struct rt_logw *w, const struct rt_log_tail_state *tail, struct deliver_ctx *dc,
@@ -598,17 +646,24 @@ static int open_files(struct rt_logw *w, const struct rt_logw_options *opts, rt_
     struct deliver_ctx dc = {w, fn, ud};
     struct rt_log_tail_state tail;
     r = verify_existing(w, data, len, opts, &dc, rep, &tail);
+    const struct rt_log_key *rotate_from = opts ? opts->rotate_from : NULL;
+    bool rotate = false;
+    struct rt_log_key *target = NULL;
     if (r == 0)
-        r = check_current_key(w, &tail, rep);
+        r = check_current_key(w, &tail, rotate_from, &rotate, rep);
     rt_log_pubkey_free(tail.key);
+    if (r == 0 && rotate)
+        r = start_rotation(w, rotate_from, &target);
     if (r < 0)
         return r;
     w->size = tail.records;
     memcpy(w->last_hash, tail.last_hash, 32);
     w->tree = tail.tree;
-    if (tail.torn)
-        return append_torn_tail(w, &tail, &dc, rep);
-    return 0;
+    if (tail.torn && (r = append_torn_tail(w, &tail, &dc, rep)) < 0) {
+        rt_log_key_free(target);
+        return r;
+    }
+    return rotate ? finish_rotation(w, target, &dc, rep) : 0;
 }
 
 int rt_logw_open_ex(const char *dir, const char *origin, const struct rt_log_key *key,

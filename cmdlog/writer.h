@@ -57,6 +57,12 @@ struct rt_logw_options {
     const struct rt_log_pubkey *const *trusted;
     size_t n_trusted;
     unsigned threads; /* verification threads; 0: every CPU */
+    /* Key rotation on open: when the log's current key is rotate_from (not
+     * the writer's key), the open appends a key_rotation record signed by
+     * rotate_from that hands over to the writer's key. rotate_from is also
+     * trusted as an anchor. A log already on the writer's key is left alone
+     * (rep->rotate_from_unused). */
+    const struct rt_log_key *rotate_from;
 };
 
 struct rt_logw_report {
@@ -69,6 +75,9 @@ struct rt_logw_report {
     uint64_t checkpoint_size;
     uint64_t history_verified;
     uint64_t history_ignored;  /* torn or foreign entries in <dir>/checkpoints */
+    bool rotated;              /* a key_rotation record was appended (rotation_seq) */
+    uint64_t rotation_seq;
+    bool rotate_from_unused;   /* rotate_from given but the log is already on the writer's key */
     bool has_bad_seq;
     uint64_t bad_seq;
     char message[RT_LOGW_MESSAGE_MAX];
@@ -84,7 +93,8 @@ struct rt_logw;
  * also a log of another origin, or a deleted or emptied log whose
  * checkpoints remain), -EKEYREJECTED (the log's current key is not `key`),
  * -EINVAL (invalid origin), -EBUSY (another writer), -EIO, -errno, or fn's
- * error; rep->message says why. rep may be NULL. */
+ * error; rep->message says why. rep may be NULL. fn also sees a torn_tail or
+ * key_rotation record that the open appends. */
 int rt_logw_open(const char *dir, const char *origin, const struct rt_log_key *key, const uint8_t policy_sha256[32],
                  rt_log_record_fn fn, void *ud, struct rt_logw **out, struct rt_logw_report *rep);
 int rt_logw_open_ex(const char *dir, const char *origin, const struct rt_log_key *key,

@@ -30,6 +30,7 @@
 #define RT_MSGID_CLOCK_STEP         "93f3efe85e134a059d2e6bd681e39901"
 #define RT_MSGID_STARTUP            "18a2fc40f6854e0d942602663193d81a"
 #define RT_MSGID_READY              "9041d430ee904389974d0be0bd4b9296"
+#define RT_MSGID_KEY_ROTATED        "6f0c2a9d47b34e1e9b5d8a13c7e2f580"
 
 /* Longest message kept; longer ones are cut and end in "...". */
 #define RT_LOG_MESSAGE_MAX 2048

@@ -326,7 +326,7 @@ static void take_allowed_peers(struct cfgparse *ps, const struct rt_jpath *p, co
 /* ---- key ---- */
 
 static void take_key(struct cfgparse *ps, const struct rt_jpath *p, const char *key, json_t *v,
-                     struct rt_enf_config *cfg) {
+                     struct rt_enf_key_source *src) {
     static const char *const kinds[] = {"file", "credential"};
     char choices[64];
     rt_jchoices(kinds, ELEMENTSOF(kinds), choices, sizeof choices);
@@ -353,11 +353,34 @@ static void take_key(struct cfgparse *ps, const struct rt_jpath *p, const char *
     struct rt_jfield f[1] = {{.key = kinds[which], .required = true}};
     rt_jcheck_fields(&ps->jc, p, v, f, 1);
     if (which == 0) {
-        cfg->key_kind = RT_ENF_KEY_FILE;
-        WITH_FIELD(ps, p, f, 0, take_path, &cfg->key_file);
+        src->kind = RT_ENF_KEY_FILE;
+        WITH_FIELD(ps, p, f, 0, take_path, &src->file);
     } else {
-        cfg->key_kind = RT_ENF_KEY_CREDENTIAL;
-        WITH_FIELD(ps, p, f, 0, take_credential, &cfg->key_credential);
+        src->kind = RT_ENF_KEY_CREDENTIAL;
+        WITH_FIELD(ps, p, f, 0, take_credential, &src->credential);
+    }
+}
+
+/* "trusted_keys": public key files of the log's earlier keys. */
+static void take_trusted_keys(struct cfgparse *ps, const struct rt_jpath *p, const char *key, json_t *v,
+                              struct rt_enf_config *cfg) {
+    if (!json_is_array(v)) {
+        rt_jcheck_error(&ps->jc, p, RT_JAT_VALUE, "\"%s\" must be an array of public key files, not %s", key,
+                        rt_json_type_name(v));
+        return;
+    }
+    if (json_array_size(v) > RT_ENF_TRUSTED_KEYS_MAX) {
+        rt_jcheck_error(&ps->jc, p, RT_JAT_VALUE, "\"%s\" lists %zu keys; at most %d", key, json_array_size(v),
+                        RT_ENF_TRUSTED_KEYS_MAX);
+        return;
+    }
+    size_t i;
+    json_t *item;
+    json_array_foreach(v, i, item) {
+        struct rt_jpath ip = rt_jpath_index(p, i);
+        take_path(ps, &ip, key, item, &cfg->trusted_keys[cfg->n_trusted_keys]);
+        if (cfg->trusted_keys[cfg->n_trusted_keys])
+            cfg->n_trusted_keys++;
     }
 }
 
@@ -365,7 +388,7 @@ static void take_key(struct cfgparse *ps, const struct rt_jpath *p, const char *
 
 enum root_key {
     R_VERSION, R_SOCKET, R_SOCKET_MODE, R_SOCKET_GROUP, R_ALLOWED_PEERS, R_STATE_DIR, R_ORIGIN, R_KEY,
-    R_KEY_NAME, R_POLICY_FILE, R_CHECKPOINT_INTERVAL, R_WATCHDOG_SILENCE, R_READINESS_VIEW, R_MAX_CONNECTIONS,
+    R_KEY_NAME, R_PREVIOUS_KEY, R_TRUSTED_KEYS, R_POLICY_FILE, R_CHECKPOINT_INTERVAL, R_WATCHDOG_SILENCE, R_READINESS_VIEW, R_MAX_CONNECTIONS,
     R_COUNT
 };
 
@@ -382,6 +405,19 @@ static void check_socket_options(struct cfgparse *ps, const struct rt_jpath *roo
         rt_jcheck_error(&ps->jc, &kp, RT_JAT_KEY,
                         "\"%s\" applies only with \"socket\" (with socket activation, set %s in the .socket unit)",
                         fi->key, unit_setting[i]);
+    }
+}
+
+/* A rotation needs two different keys. */
+static void check_previous_key(struct cfgparse *ps, const struct rt_jpath *root) {
+    const struct rt_enf_key_source *a = &ps->cfg->key, *b = &ps->cfg->previous_key;
+    if (!a->kind || a->kind != b->kind)
+        return;
+    const char *x = a->kind == RT_ENF_KEY_FILE ? a->file : a->credential;
+    const char *y = b->kind == RT_ENF_KEY_FILE ? b->file : b->credential;
+    if (x && y && strcmp(x, y) == 0) {
+        struct rt_jpath kp = rt_jpath_key(root, "previous_key");
+        rt_jcheck_error(&ps->jc, &kp, RT_JAT_VALUE, "\"previous_key\" names the same key as \"key\"");
     }
 }
 
@@ -500,6 +536,8 @@ static void parse_root(struct cfgparse *ps, json_t *root) {
         [R_ORIGIN] = {"origin", true},
         [R_KEY] = {"key", true},
         [R_KEY_NAME] = {"key_name", false},
+        [R_PREVIOUS_KEY] = {"previous_key", false},
+        [R_TRUSTED_KEYS] = {"trusted_keys", false},
         [R_POLICY_FILE] = {"policy_file", false},
         [R_CHECKPOINT_INTERVAL] = {"checkpoint_interval", false},
         [R_WATCHDOG_SILENCE] = {"watchdog_silence", false},
@@ -519,8 +557,11 @@ static void parse_root(struct cfgparse *ps, json_t *root) {
     WITH_FIELD(ps, &rootp, f, R_ALLOWED_PEERS, take_allowed_peers, cfg);
     WITH_FIELD(ps, &rootp, f, R_STATE_DIR, take_path, &cfg->state_dir);
     WITH_FIELD(ps, &rootp, f, R_ORIGIN, take_origin, &cfg->origin);
-    WITH_FIELD(ps, &rootp, f, R_KEY, take_key, cfg);
+    WITH_FIELD(ps, &rootp, f, R_KEY, take_key, &cfg->key);
     WITH_FIELD(ps, &rootp, f, R_KEY_NAME, take_key_name, &cfg->key_name);
+    WITH_FIELD(ps, &rootp, f, R_PREVIOUS_KEY, take_key, &cfg->previous_key);
+    WITH_FIELD(ps, &rootp, f, R_TRUSTED_KEYS, take_trusted_keys, cfg);
+    check_previous_key(ps, &rootp);
     WITH_FIELD(ps, &rootp, f, R_POLICY_FILE, take_path, &cfg->policy_file);
     WITH_FIELD(ps, &rootp, f, R_CHECKPOINT_INTERVAL, take_duration, RT_ENF_CHECKPOINT_INTERVAL_MIN_US,
                RT_ENF_CHECKPOINT_INTERVAL_MAX_US, &cfg->checkpoint_interval_us);
@@ -544,8 +585,12 @@ void rt_enf_config_free(struct rt_enf_config *cfg) {
     free(cfg->socket_path);
     free(cfg->state_dir);
     free(cfg->origin);
-    free(cfg->key_file);
-    free(cfg->key_credential);
+    free(cfg->key.file);
+    free(cfg->key.credential);
+    free(cfg->previous_key.file);
+    free(cfg->previous_key.credential);
+    for (size_t i = 0; i < cfg->n_trusted_keys; i++)
+        free(cfg->trusted_keys[i]);
     free(cfg->key_name);
     free(cfg->policy_file);
     free(cfg->readiness_view);
@@ -611,22 +656,22 @@ int rt_enf_config_load(const char *path, struct rt_enf_config **out, struct rt_p
     return rt_enf_config_load_with(path, NULL, out, errs);
 }
 
-int rt_enf_config_key_path(const struct rt_enf_config *cfg, const char *credentials_dir, char **out) {
-    if (!cfg || !out)
+int rt_enf_key_path(const struct rt_enf_key_source *src, const char *credentials_dir, char **out) {
+    if (!src || !out)
         return -EINVAL;
     *out = NULL;
-    if (cfg->key_kind == RT_ENF_KEY_FILE) {
-        *out = strdup(cfg->key_file);
+    if (src->kind == RT_ENF_KEY_FILE) {
+        *out = strdup(src->file);
         return *out ? 0 : -ENOMEM;
     }
-    if (cfg->key_kind != RT_ENF_KEY_CREDENTIAL || !cfg->key_credential)
+    if (src->kind != RT_ENF_KEY_CREDENTIAL || !src->credential)
         return -EINVAL;
     if (!credentials_dir || credentials_dir[0] != '/')
         return -ENXIO;
     size_t n = strlen(credentials_dir);
     const char *sep = credentials_dir[n - 1] == '/' ? "" : "/";
     char *path;
-    if (asprintf(&path, "%s%s%s", credentials_dir, sep, cfg->key_credential) < 0)
+    if (asprintf(&path, "%s%s%s", credentials_dir, sep, src->credential) < 0)
         return -ENOMEM;
     if (strlen(path) > RT_ENF_PATH_MAX) {
         free(path);

@@ -8,7 +8,7 @@
  * (getpwnam_r/getgrnam_r) while parsing: a name that does not exist is an
  * error, and the struct holds numbers only. The signing key is stored by
  * reference: a file path, or a systemd credential name that
- * rt_enf_config_key_path() resolves at startup. */
+ * rt_enf_key_path() resolves at startup. */
 #ifndef RATCHET_ENF_CONFIG_H
 #define RATCHET_ENF_CONFIG_H
 
@@ -48,6 +48,16 @@ enum rt_enf_key_kind {
     RT_ENF_KEY_CREDENTIAL, /* key.credential: a name under $CREDENTIALS_DIRECTORY */
 };
 
+/* Where a private key comes from. */
+struct rt_enf_key_source {
+    enum rt_enf_key_kind kind; /* 0: not configured */
+    char *file;                /* RT_ENF_KEY_FILE */
+    char *credential;          /* RT_ENF_KEY_CREDENTIAL */
+};
+
+/* Earlier public keys of the log (trust anchors after key rotations). */
+#define RT_ENF_TRUSTED_KEYS_MAX 16
+
 struct rt_enf_config {
     char *socket_path;      /* NULL: the socket comes from systemd (sd_listen_fds) */
     mode_t socket_mode;     /* with socket_path only; never grants "other" write */
@@ -59,9 +69,10 @@ struct rt_enf_config {
     size_t n_allowed_gids;  /* n_allowed_uids + n_allowed_gids >= 1 */
     char *state_dir;
     char *origin;           /* 1..128 of printable ASCII without spaces */
-    enum rt_enf_key_kind key_kind;
-    char *key_file;         /* RT_ENF_KEY_FILE */
-    char *key_credential;   /* RT_ENF_KEY_CREDENTIAL */
+    struct rt_enf_key_source key;          /* the signing key */
+    struct rt_enf_key_source previous_key; /* kind 0: none; the key to rotate away from */
+    char *trusted_keys[RT_ENF_TRUSTED_KEYS_MAX]; /* public key files: earlier keys of the log */
+    size_t n_trusted_keys;
     char *key_name;         /* never NULL: defaults to origin */
     char *policy_file;      /* NULL: the embedded policy */
     int64_t checkpoint_interval_us;
@@ -95,11 +106,11 @@ int rt_enf_config_load_with(const char *path, const struct rt_enf_id_lookup *loo
 void rt_enf_config_free(struct rt_enf_config *cfg);
 void rt_enf_config_freep(struct rt_enf_config **cfg);
 
-/* The path of the signing key: key.file as is, or key.credential under
+/* The path of a private key: key.file as is, or key.credential under
  * credentials_dir (pass getenv("CREDENTIALS_DIRECTORY")). Returns 0 with a
  * new string in *out, -ENXIO for a credential without an absolute
  * credentials_dir (not started by systemd with LoadCredential=),
  * -ENAMETOOLONG, -ENOMEM. */
-int rt_enf_config_key_path(const struct rt_enf_config *cfg, const char *credentials_dir, char **out);
+int rt_enf_key_path(const struct rt_enf_key_source *src, const char *credentials_dir, char **out);
 
 #endif

@@ -146,7 +146,8 @@ int enf_core_open(const struct enf_core_options *opt, int64_t now_wall_us, int64
         return -ENOMEM;
     c->opt = *opt;
     struct rt_logw_report rep = {0};
-    struct rt_logw_options lo = {.ops = opt->log_ops};
+    struct rt_logw_options lo = {.ops = opt->log_ops, .rotate_from = opt->previous_key, .trusted = opt->trusted,
+                                 .n_trusted = opt->n_trusted};
     int r = rt_logw_open_ex(opt->state_dir, opt->origin, opt->key, opt->policy->sha256, &lo, on_record, c, &c->log,
                             &rep);
     if (r < 0) {
@@ -159,6 +160,15 @@ int enf_core_open(const struct enf_core_options *opt, int64_t now_wall_us, int64
                "command log: a torn final record (%llu bytes at offset %llu) was kept and marked by signed "
                "record %llu", (unsigned long long)rep.torn_bytes, (unsigned long long)rep.torn_offset,
                (unsigned long long)rep.torn_seq);
+    if (rep.rotated)
+        rt_log(LOG_NOTICE, RT_MSGID_KEY_ROTATED, NULL, NULL,
+               "command log: key rotation recorded as signed record %llu (signed by the previous key); now "
+               "signing with key \"%s\". Remove \"previous_key\", list its public key in \"trusted_keys\" "
+               "and destroy the previous private key", (unsigned long long)rep.rotation_seq,
+               rt_log_key_name(opt->key));
+    else if (rep.rotate_from_unused)
+        rt_log(LOG_NOTICE, NULL, NULL, NULL, "command log: already signed by the current key; \"previous_key\" "
+                                             "is not needed any more (remove it and destroy the private key)");
     c->last_seen_mono_us = now_mono_us; /* give the watchdog a full bound after start */
     c->last_seen_wall_us = now_wall_us;
     r = rt_logw_checkpoint(c->log, now_wall_us);

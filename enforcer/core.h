@@ -22,6 +22,9 @@ struct enf_core_options {
     const char *state_dir;
     const char *origin;
     const struct rt_log_key *key;
+    const struct rt_log_key *previous_key;       /* NULL, or the key to rotate away from */
+    const struct rt_log_pubkey *const *trusted;  /* the log's earlier keys */
+    size_t n_trusted;
     const struct rt_policy *policy;
     const char *readiness_view;
     int64_t watchdog_silence_us;
@@ -29,7 +32,9 @@ struct enf_core_options {
 };
 
 /* Opens (verifying) or creates the log, rebuilds the state, writes the
- * readiness view. -EBADMSG etc. with err saying why (fail closed). */
+ * readiness view. When the log is still on previous_key, appends the
+ * key_rotation record that hands over to key. -EBADMSG, -EKEYREJECTED etc.
+ * with err saying why (fail closed). */
 int enf_core_open(const struct enf_core_options *opt, int64_t now_wall_us, int64_t now_mono_us,
                   struct enf_core **out, char *err, size_t errlen);
 void enf_core_close(struct enf_core *c);

@@ -30,7 +30,9 @@ struct daemon {
     struct event_base *base;
     struct rt_enf_config *cfg;
     struct rt_policy *policy;
-    struct rt_log_key *key;
+    struct rt_log_key *key, *previous_key;
+    struct rt_log_pubkey *trusted[RT_ENF_TRUSTED_KEYS_MAX];
+    size_t n_trusted;
     struct enf_core *core;
     struct rt_enf_server *server;
     struct event *tick, *sigterm, *sigint;
@@ -129,17 +131,37 @@ static int check_state_dir(const char *dir) {
     return 0;
 }
 
-static int load_key(struct daemon *d) {
+static int load_private_key(const struct rt_enf_key_source *src, const char *what, const char *name,
+                            struct rt_log_key **out) {
     _cleanup_free_ char *path = NULL;
-    int r = rt_enf_config_key_path(d->cfg, getenv("CREDENTIALS_DIRECTORY"), &path);
+    int r = rt_enf_key_path(src, getenv("CREDENTIALS_DIRECTORY"), &path);
     if (r < 0) {
-        rt_log(LOG_ERR, NULL, NULL, NULL, "signing key: %s", r == -ENXIO ? "no $CREDENTIALS_DIRECTORY (LoadCredential=)" : strerror(-r));
+        rt_log(LOG_ERR, NULL, NULL, NULL, "%s: %s", what,
+               r == -ENXIO ? "no $CREDENTIALS_DIRECTORY (LoadCredential=)" : strerror(-r));
         return r;
     }
     char err[256] = "";
-    r = rt_log_key_load(path, d->cfg->key_name, &d->key, err, sizeof(err)); /* refuses group/other-readable keys */
+    r = rt_log_key_load(path, name, out, err, sizeof(err)); /* refuses group/other-readable keys */
     if (r < 0)
-        rt_log(LOG_ERR, NULL, NULL, NULL, "signing key %s: %s", path, err[0] ? err : strerror(-r));
+        rt_log(LOG_ERR, NULL, NULL, NULL, "%s %s: %s", what, path, err[0] ? err : strerror(-r));
+    return r;
+}
+
+/* The signing key, the previous key of a rotation, and the public keys of
+ * the log's earlier keys (its trust anchors). */
+static int load_keys(struct daemon *d) {
+    const struct rt_enf_config *cfg = d->cfg;
+    int r = load_private_key(&cfg->key, "signing key", cfg->key_name, &d->key);
+    if (r == 0 && cfg->previous_key.kind)
+        r = load_private_key(&cfg->previous_key, "previous key", cfg->key_name, &d->previous_key);
+    for (size_t i = 0; r == 0 && i < cfg->n_trusted_keys; i++) {
+        char err[256] = "";
+        r = rt_log_pubkey_load(cfg->trusted_keys[i], cfg->key_name, &d->trusted[i], err, sizeof(err));
+        if (r < 0)
+            rt_log(LOG_ERR, NULL, NULL, NULL, "trusted key %s: %s", cfg->trusted_keys[i], err[0] ? err : strerror(-r));
+        else
+            d->n_trusted++;
+    }
     return r;
 }
 
@@ -186,12 +208,14 @@ static int start_server(struct daemon *d) {
 static int start(struct daemon *d) {
     int r = check_state_dir(d->cfg->state_dir);
     if (r == 0)
-        r = load_key(d);
+        r = load_keys(d);
     if (r < 0)
         return r;
     char err[1024] = "";
     struct enf_core_options co = {.state_dir = d->cfg->state_dir, .origin = d->cfg->origin, .key = d->key,
-                                  .policy = d->policy, .readiness_view = d->cfg->readiness_view,
+                                  .previous_key = d->previous_key,
+                                  .trusted = (const struct rt_log_pubkey *const *)d->trusted,
+                                  .n_trusted = d->n_trusted, .policy = d->policy, .readiness_view = d->cfg->readiness_view,
                                   .watchdog_silence_us = d->cfg->watchdog_silence_us};
     r = enf_core_open(&co, clock_us(CLOCK_REALTIME), clock_us(CLOCK_BOOTTIME), &d->core, err, sizeof(err));
     if (r < 0) {
@@ -233,6 +257,9 @@ static void stop(struct daemon *d) {
     if (d->base)
         event_base_free(d->base);
     rt_log_key_free(d->key);
+    rt_log_key_free(d->previous_key);
+    for (size_t i = 0; i < d->n_trusted; i++)
+        rt_log_pubkey_free(d->trusted[i]);
     rt_policy_free(d->policy);
     rt_enf_config_free(d->cfg);
 }

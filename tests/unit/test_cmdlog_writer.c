@@ -651,6 +651,67 @@ TEST(key_rotation_old_key_signs_the_switch_new_key_the_rest) {
     env_free(&e);
 }
 
+struct seen_types {
+    int types[16];
+    size_t n;
+};
+
+static int collect_type(const struct rt_log_record *r, void *ud) {
+    struct seen_types *s = ud;
+    if (s->n < ELEMENTSOF(s->types))
+        s->types[s->n++] = r->type;
+    return 0;
+}
+
+/* The enforcer rotates on start-up: the open itself appends the hand-over,
+ * after describing a torn tail with the old key. */
+TEST(open_with_rotate_from_rotates_once_old_key_signs_the_handover) {
+    struct env e;
+    env_init(&e);
+    make_log(&e, 3);
+    FILE *f = fopen(e.path, "a");
+    REQUIRE(f && fputs("{\"seq\":3,\"ty", f) >= 0 && fclose(f) == 0); /* a torn tail */
+    struct rt_log_key *kb = NULL, *kc = NULL;
+    REQUIRE(rt_log_key_generate("enforcer-a", &kb) == 0 && rt_log_key_generate("enforcer-a", &kc) == 0);
+    struct rt_logw_options o = e.opts;
+    o.rotate_from = e.key;
+    struct seen_types seen = {0};
+    struct rt_logw_report rep;
+    struct rt_logw *w = NULL;
+    REQUIRE(rt_logw_open_ex(e.dir, ORIGIN, kb, policy_hash, &o, collect_type, &seen, &w, &rep) == 0);
+    CHECK(rep.rotated && rep.rotation_seq == 4 && rep.torn_tail && rep.torn_seq == 3 && !rep.rotate_from_unused);
+    CHECK(seen.n == 5 && seen.types[3] == RT_LOG_TORN_TAIL && seen.types[4] == RT_LOG_KEY_ROTATION);
+    uint64_t seq = 0;
+    CHECK(append_demote(w, 9, &seq) == 0 && seq == 5); /* signed by the new key */
+    rt_logw_close(w);
+
+    /* The genesis key alone verifies everything: the torn_tail record and
+     * the hand-over under the old key, the rest under the new one. */
+    struct rt_log_verify_result res;
+    CHECK_EQ_INT(verify_path(e.path, rt_log_key_public(e.key), NULL, &res), 0);
+    CHECK(res.records == 6 && res.key_rotations == 1 && res.torn_tails == 1);
+
+    /* Opening again with the same options rotates nothing. */
+    memset(&seen, 0, sizeof seen);
+    REQUIRE(rt_logw_open_ex(e.dir, ORIGIN, kb, policy_hash, &o, collect_type, &seen, &w, &rep) == 0);
+    CHECK(!rep.rotated && rep.rotate_from_unused && rep.records == 6 && seen.n == 6);
+    rt_logw_close(w);
+    /* Without the genesis key as an anchor the log is not trusted at all. */
+    o.rotate_from = kc;
+    CHECK_EQ_INT(rt_logw_open_ex(e.dir, ORIGIN, kb, policy_hash, &o, NULL, NULL, &w, &rep), -EBADMSG);
+    /* A previous key that is not the log's current key is refused. */
+    const struct rt_log_pubkey *anchors[1] = {rt_log_key_public(e.key)};
+    o.trusted = anchors;
+    o.n_trusted = 1;
+    CHECK_EQ_INT(rt_logw_open_ex(e.dir, ORIGIN, kc, policy_hash, &o, NULL, NULL, &w, &rep), -EKEYREJECTED);
+    CHECK(strstr(rep.message, "previous key does not match") != NULL);
+    CHECK_EQ_INT(verify_path(e.path, rt_log_key_public(e.key), NULL, &res), 0);
+    CHECK(res.records == 6); /* the refusals wrote nothing */
+    rt_log_key_free(kb);
+    rt_log_key_free(kc);
+    env_free(&e);
+}
+
 TEST(second_writer_is_refused_with_ebusy) {
     struct env e;
     env_init(&e);

@@ -156,9 +156,9 @@ TEST(example_parses_to_what_it_says) {
     CHECK_EQ_INT(c->allowed_gids[0], 992);
     CHECK_EQ_STR(c->state_dir, "/var/lib/ratchet-enforcer");
     CHECK_EQ_STR(c->origin, "ratchet.example.com/commands");
-    CHECK_EQ_INT(c->key_kind, RT_ENF_KEY_CREDENTIAL);
-    CHECK_EQ_STR(c->key_credential, "enforcer.key");
-    CHECK(c->key_file == NULL);
+    CHECK_EQ_INT(c->key.kind, RT_ENF_KEY_CREDENTIAL);
+    CHECK_EQ_STR(c->key.credential, "enforcer.key");
+    CHECK(c->key.file == NULL);
     CHECK_EQ_STR(c->key_name, "ratchet.example.com");
     CHECK_EQ_STR(c->policy_file, "/etc/ratchet/policy.json");
     CHECK_EQ_INT(c->checkpoint_interval_us, 300 * SEC_US);
@@ -198,8 +198,8 @@ TEST(minimal_sample_gets_the_defaults) {
     CHECK(!c->has_socket_group);
     CHECK_EQ_INT(c->n_allowed_uids, 1);
     CHECK_EQ_INT(c->n_allowed_gids, 0);
-    CHECK_EQ_INT(c->key_kind, RT_ENF_KEY_FILE);
-    CHECK_EQ_STR(c->key_file, "/etc/ratchet/enforcer.key");
+    CHECK_EQ_INT(c->key.kind, RT_ENF_KEY_FILE);
+    CHECK_EQ_STR(c->key.file, "/etc/ratchet/enforcer.key");
     CHECK_EQ_INT(strncmp(c->key_name, c->origin, strlen(c->key_name)), 0); /* the origin's host part */
     CHECK(c->key_name != c->origin); /* its own copy */
     CHECK(c->policy_file == NULL);
@@ -394,25 +394,25 @@ TEST(key_path_resolves_credentials_at_startup) {
     _cleanup_(rt_enf_config_freep) struct rt_enf_config *c = load_ok("examples/enforcer.json");
     REQUIRE(f && c);
     char *path = NULL;
-    CHECK_EQ_INT(rt_enf_config_key_path(f, NULL, &path), 0);
+    CHECK_EQ_INT(rt_enf_key_path(&f->key, NULL, &path), 0);
     CHECK_EQ_STR(path, "/etc/k");
     free(path);
-    CHECK_EQ_INT(rt_enf_config_key_path(c, "/run/credentials/ratchet-enforcer.service", &path), 0);
+    CHECK_EQ_INT(rt_enf_key_path(&c->key, "/run/credentials/ratchet-enforcer.service", &path), 0);
     CHECK_EQ_STR(path, "/run/credentials/ratchet-enforcer.service/enforcer.key");
     free(path);
-    CHECK_EQ_INT(rt_enf_config_key_path(c, "/run/creds/", &path), 0);
+    CHECK_EQ_INT(rt_enf_key_path(&c->key, "/run/creds/", &path), 0);
     CHECK_EQ_STR(path, "/run/creds/enforcer.key");
     free(path);
     path = (char *)"untouched";
-    CHECK_EQ_INT(rt_enf_config_key_path(c, NULL, &path), -ENXIO);
+    CHECK_EQ_INT(rt_enf_key_path(&c->key, NULL, &path), -ENXIO);
     CHECK(path == NULL);
-    CHECK_EQ_INT(rt_enf_config_key_path(c, "", &path), -ENXIO);
-    CHECK_EQ_INT(rt_enf_config_key_path(c, "relative/dir", &path), -ENXIO);
+    CHECK_EQ_INT(rt_enf_key_path(&c->key, "", &path), -ENXIO);
+    CHECK_EQ_INT(rt_enf_key_path(&c->key, "relative/dir", &path), -ENXIO);
     char longdir[RT_ENF_PATH_MAX + 2];
     memset(longdir, 'd', sizeof longdir - 1);
     longdir[0] = '/';
     longdir[sizeof longdir - 1] = '\0';
-    CHECK_EQ_INT(rt_enf_config_key_path(c, longdir, &path), -ENAMETOOLONG);
+    CHECK_EQ_INT(rt_enf_key_path(&c->key, longdir, &path), -ENAMETOOLONG);
 }
 
 TEST(file_errors_have_no_position) {
