@@ -91,8 +91,10 @@ int rt_winstore_open(const char *dir, struct rt_engine *e, const char *boot_id, 
         free(w);
         return r;
     }
-    bool new_boot = strcmp(ctx.saved_boot, boot_id) != 0;
-    if (new_boot) /* the monotonic clock restarted with the machine (or first start) */
+    /* the monotonic clock restarted with the machine (or first start); an
+     * unknown boot ("") may be a reboot */
+    bool new_boot = !boot_id[0] || strcmp(ctx.saved_boot, boot_id) != 0;
+    if (new_boot)
         rt_engine_rebase(e, now);
     rt_engine_set_change_hook(e, on_change, w);
     if (new_boot)

@@ -15,7 +15,7 @@ struct rt_winstore;
 
 /* Opens (or creates) the store "windows" in dir, restores every bot into e
  * (which must be empty), installs the change hook, and rebases e if boot_id
- * differs from the saved one. A corrupt store is -EBADMSG with report->message
+ * differs from the saved one or is "" (unknown). A corrupt store is -EBADMSG with report->message
  * saying where; the engine must then be discarded. */
 int rt_winstore_open(const char *dir, struct rt_engine *e, const char *boot_id, struct rt_now now,
                      const struct rt_journal_ops *ops, struct rt_winstore **out,

@@ -140,8 +140,12 @@ int wd_core_open(struct wd_core *c, struct event_base *base, const struct rt_pol
         snprintf(err, errlen, "state directory %s: %s", opt->state_dir, strerror(-r));
         return r;
     }
-    char boot[RT_BOOT_ID_MAX + 1] = "unknown";
-    rt_boot_id(boot);
+    char boot[RT_BOOT_ID_MAX + 1] = "";
+    if ((r = rt_boot_id(boot)) < 0) {
+        boot[0] = '\0';
+        rt_log(LOG_WARNING, NULL, NULL, NULL, "boot id: %s; every start is treated as a new boot (windows keep "
+               "their wall-clock times, a clock step during a restart goes undetected)", strerror(-r));
+    }
     struct rt_journal_load_report rep = {0};
     r = rt_winstore_open(opt->state_dir, c->engine, boot, wd_now(), NULL, &c->store, &rep);
     if (r < 0) {

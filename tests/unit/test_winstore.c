@@ -145,7 +145,9 @@ TEST(compaction_then_restart_restores_everything) {
     remove_dir(dir);
 }
 
-TEST(new_boot_rebases_onto_wall_clock) {
+/* A store saved under boot1 and opened again under boot2 after a reboot:
+ * the monotonic clock restarted, the windows keep their wall times. */
+static void check_rebase_after_reboot(const char *boot1, const char *boot2) {
     char *dir = make_dir();
     struct rt_policy *p = policy();
     REQUIRE(dir && p);
@@ -154,7 +156,7 @@ TEST(new_boot_rebases_onto_wall_clock) {
     struct rt_journal_load_report rep;
     struct decisions d = {0};
     struct rt_now before = {BASE, S(5000)}; /* mono far from wall */
-    REQUIRE(rt_winstore_open(dir, e, "boot-1", before, NULL, &w, &rep) == 0);
+    REQUIRE(rt_winstore_open(dir, e, boot1, before, NULL, &w, &rep) == 0);
     struct rt_obs o = {.bot = "a", .cond = RT_COND_P0_ALERT, .ts_us = BASE, .known = true, .value = 1};
     REQUIRE(rt_engine_observe(e, &o, before, record, &d) == 0);
     REQUIRE(rt_winstore_commit(w) == 0);
@@ -163,7 +165,7 @@ TEST(new_boot_rebases_onto_wall_clock) {
 
     e = rt_engine_new(p); /* rebooted: mono restarted at 10 s, wall moved on 30 s */
     struct rt_now after = {BASE + S(30), S(10)};
-    REQUIRE(rt_winstore_open(dir, e, "boot-2", after, NULL, &w, &rep) == 0);
+    REQUIRE(rt_winstore_open(dir, e, boot2, after, NULL, &w, &rep) == 0);
     struct rt_cond_status cs;
     REQUIRE(rt_engine_cond_status(e, "a", RT_COND_P0_ALERT, after, &cs) == 0);
     CHECK_EQ_INT(cs.window_start_us, BASE);
@@ -173,6 +175,13 @@ TEST(new_boot_rebases_onto_wall_clock) {
     rt_policy_free(p);
     remove_dir(dir);
 }
+
+TEST(new_boot_rebases_onto_wall_clock) { check_rebase_after_reboot("boot-1", "boot-2"); }
+
+/* Without /proc/sys/kernel/random/boot_id the store cannot tell a reboot
+ * from a restart: it rebases every time, which is right after a reboot and
+ * harmless after a restart (wall times are kept either way). */
+TEST(unknown_boot_id_always_rebases) { check_rebase_after_reboot("", ""); }
 
 static int flip_byte_in(const char *dir, const char *prefix, long from_end) {
     char cmd[512];
