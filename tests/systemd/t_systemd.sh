@@ -790,10 +790,13 @@ system_attempt() { # system_attempt NAME CMD...
     fi
 }
 system_attempt "on-call: systemctl stop sysinit.target" oncall_sctl stop sysinit.target
-system_attempt "on-call: systemctl start rescue.target" oncall_sctl start rescue.target
-system_attempt "on-call: systemctl start emergency.target" oncall_sctl start emergency.target
-system_attempt "on-call: systemctl isolate rescue.target" oncall_sctl isolate rescue.target
-system_attempt "on-call: systemctl isolate emergency.target" oncall_sctl isolate emergency.target
+refused_by_guard() { case $verdict in refused*) return 0 ;; esac; return 1; }
+for t in rescue.target emergency.target; do
+    for how in start isolate; do
+        system_attempt "on-call: systemctl $how $t" oncall_sctl "$how" "$t"
+        it_check "... refused by the guard (rescue and emergency mode take the feeds down)" refused_by_guard
+    done
+done
 for c in $(sctl show -P Conflicts ratchet-watchdog.service ratchet-enforcer.service ratchet-enforcer.socket ratchet.slice |
            tr ' ' '\n' | sort -u); do
     system_attempt "on-call: start $c (ratchet conflicts with it)" oncall_sctl start "$c"
