@@ -63,7 +63,7 @@ ifneq ($(wildcard enforcer/main.c),)
 BINS += $(BUILD)/ratchet-enforcer
 endif
 
-.PHONY: all deps deps-test deps-demo test unit asan-unit check-tests demo install uninstall clean lint-reasons reasons-lock
+.PHONY: all deps deps-test deps-demo test chaos unit asan-unit check-tests demo install uninstall clean lint-reasons reasons-lock
 .DEFAULT_GOAL := all
 
 all: deps $(BINS)
@@ -119,6 +119,11 @@ $(BUILD)/tests/%: tests/unit/%.c $(SUP_OBJ) $(BUILD)/libratchet.a
 	@echo "  LD      $@"
 	$(Q)$(CC) $(ALL_CFLAGS) -MMD -MP -o $@ $< $(SUP_OBJ) $(BUILD)/libratchet.a $(LDLIBS)
 
+# test_allocfail fails each allocation in turn: ratchet's own calls go
+# through its __wrap_ functions (libraries' calls are not affected).
+ALLOCFAIL_WRAP := -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=reallocarray,--wrap=strdup,--wrap=asprintf,--wrap=vasprintf,--wrap=free
+$(BUILD)/tests/test_allocfail $(BUILD)/asan/tests/test_allocfail: LDLIBS += $(ALLOCFAIL_WRAP)
+
 # ---- ASan + UBSan build of the library and unit tests ----
 $(BUILD)/asan/obj/%.o: %.c $(BUILD)/gen/reason_codes.h
 	@mkdir -p $(dir $@)
@@ -142,8 +147,13 @@ $(BUILD)/asan/tests/%: tests/unit/%.c $(ASAN_SUP_OBJ) $(BUILD)/asan/libratchet.a
 # ---- tests ----
 # tests/run-all.sh runs every suite and prints one closing "N passed, N failed".
 test: deps-test
-	@$(MAKE) --no-print-directory all $(TESTS) $(ASAN_TESTS) $(BUILD)/tools/reasongen
+	@$(MAKE) --no-print-directory all $(TESTS) $(ASAN_TESTS) $(BUILD)/tools/reasongen $(FUZZ_BINS)
 	@sh tests/run-all.sh $(BUILD)
+
+# The failure-injection scenarios alone (make test runs them too).
+chaos: deps-test
+	@$(MAKE) --no-print-directory all
+	@sh chaos/run.sh $(BUILD)
 
 lint-reasons: $(BUILD)/tools/reasongen
 	@sh tests/lint-reasons.sh $(BUILD)
@@ -200,5 +210,8 @@ uninstall:
 
 clean:
 	rm -rf $(BUILD)
+
+# libFuzzer harnesses (make fuzz) and the chaos scenarios (make chaos).
+include fuzz/fuzz.mk
 
 -include $(shell find $(BUILD) -name '*.d' -type f 2>/dev/null)

@@ -75,6 +75,7 @@ struct vctx {
     uint64_t history_fragments;
     uint64_t torn_tails, rotations;
     uint64_t walked;          /* records the walk accepted */
+    bool oom;                 /* an allocation failed: no verdict can be given */
     struct rt_merkle walk_tree; /* over those records */
     unsigned threads;
 };
@@ -298,10 +299,26 @@ static const struct rt_log_pubkey *find_trusted(const struct vctx *v, const uint
     return NULL;
 }
 
+/* reparse() for the walk: running out of memory is not a fault of the log. */
+static int walk_reparse(struct vctx *v, size_t i, struct rt_log_record *rec, char *err, size_t errlen) {
+    int r = reparse(v, i, rec, err, errlen);
+    if (r == -ENOMEM)
+        v->oom = true;
+    return r;
+}
+
+static int walk_pubkey(struct vctx *v, const char *name, const uint8_t pub[RT_LOG_PUBKEY_LEN],
+                       struct rt_log_pubkey **out) {
+    int r = rt_log_pubkey_from_raw(name, pub, out);
+    if (r == -ENOMEM)
+        v->oom = true;
+    return r;
+}
+
 static bool walk_genesis(struct vctx *v, size_t i, int *cur) {
     struct rt_log_record rec;
     char err[RT_LOG_ERR_MAX], id_hex[9];
-    if (reparse(v, i, &rec, err, sizeof err) < 0)
+    if (walk_reparse(v, i, &rec, err, sizeof err) < 0)
         return stop_at(v, i, 0, "%s", err), false;
     const struct rt_log_genesis *g = &rec.u.genesis;
     if (v->o->origin && strcmp(v->o->origin, g->origin) != 0)
@@ -314,7 +331,7 @@ static bool walk_genesis(struct vctx *v, size_t i, int *cur) {
         return stop_at(v, i, 0, "genesis key \"%s\" (key id %s) is not a trusted key", g->key_name, id_hex), false;
     if (memcmp(id, v->lines[i].key_id, RT_LOG_KEY_ID_LEN) != 0)
         return stop_at(v, i, 0, "key_id is not the id of the genesis key \"%s\" (%s)", g->key_name, id_hex), false;
-    if (rt_log_pubkey_from_raw(g->key_name, g->public_key, &v->keys[0]) < 0)
+    if (walk_pubkey(v, g->key_name, g->public_key, &v->keys[0]) < 0)
         return stop_at(v, i, 0, "genesis public key is not a valid Ed25519 key"), false;
     v->n_keys = 1;
     rt_strlcpy(v->origin, g->origin, sizeof v->origin);
@@ -325,14 +342,14 @@ static bool walk_genesis(struct vctx *v, size_t i, int *cur) {
 static bool walk_rotation(struct vctx *v, size_t i, uint64_t seq, int *cur) {
     struct rt_log_record rec;
     char err[RT_LOG_ERR_MAX];
-    if (reparse(v, i, &rec, err, sizeof err) < 0)
+    if (walk_reparse(v, i, &rec, err, sizeof err) < 0)
         return stop_at(v, i, seq, "%s", err), false;
     const struct rt_log_key_rotation *k = &rec.u.key_rotation;
     if (memcmp(k->new_public_key, rt_log_pubkey_raw(v->keys[*cur]), RT_LOG_PUBKEY_LEN) == 0)
         return stop_at(v, i, seq, "key_rotation to the key already in use"), false;
     if (v->n_keys == RT_LOG_MAX_KEYS)
         return stop_at(v, i, seq, "more than %d key rotations", RT_LOG_MAX_KEYS - 1), false;
-    if (rt_log_pubkey_from_raw(k->new_key_name, k->new_public_key, &v->keys[v->n_keys]) < 0)
+    if (walk_pubkey(v, k->new_key_name, k->new_public_key, &v->keys[v->n_keys]) < 0)
         return stop_at(v, i, seq, "new_public_key is not a valid Ed25519 key"), false;
     v->lines[i].x.new_key_index = (uint16_t)v->n_keys;
     *cur = (int)v->n_keys++;
@@ -421,7 +438,7 @@ static void walk(struct vctx *v) {
             char err[RT_LOG_ERR_MAX] = "line longer than the maximum";
             struct rt_log_record rec;
             if (L->len <= RT_LOG_LINE_MAX)
-                reparse(v, i, &rec, err, sizeof err);
+                walk_reparse(v, i, &rec, err, sizeof err);
             v->stop_key = cur;
             stop_at(v, i, seq, "%s", err);
             return;
@@ -670,8 +687,12 @@ static bool tail_holds_valid_record(struct vctx *v, size_t from) {
         if (!L->parsed)
             continue;
         rt_log_signed_message(v->origin, v->data + L->off, L->body_len, &msg);
+        if (msg.oom) {
+            v->oom = true; /* "nothing valid in the tail" could not be shown */
+            break;
+        }
         for (size_t k = 0; k < v->n_keys && !found; k++)
-            found = !msg.oom && rt_log_pubkey_verify(v->keys[k], NULL, msg.s, msg.len, L->sig);
+            found = rt_log_pubkey_verify(v->keys[k], NULL, msg.s, msg.len, L->sig);
     }
     rt_sb_free(&msg);
     return found;
@@ -822,12 +843,18 @@ int rt_log_verify_internal(const char *data, size_t len, const struct rt_log_ver
     }
     find_torn_claims(&v);
     walk(&v);
-    if ((r = check_signatures(&v, v.stop)) < 0) {
+    if ((r = check_signatures(&v, v.stop)) < 0 || (r = v.oom ? -ENOMEM : 0) < 0) {
         say(res->reason, sizeof res->reason, "out of memory");
         goto out;
     }
     uint64_t records = 0;
-    if ((r = verdict(&v, allow_torn, res, tail, &records)) < 0) {
+    r = verdict(&v, allow_torn, res, tail, &records);
+    if (v.oom) {
+        r = -ENOMEM;
+        res->has_bad_seq = false;
+        say(res->reason, sizeof res->reason, "out of memory");
+    }
+    if (r < 0) {
         res->records = records;
         goto out;
     }

@@ -4,7 +4,9 @@
 #include <inttypes.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/fsutil.h"
 #include "common/jsonpos.h"
@@ -481,3 +483,16 @@ bool rt_jcheck_take_path(struct rt_jcheck *c, const struct rt_jpath *p, const ch
     rt_jcheck_copy(s, out, err);
     return true;
 }
+
+static void *json_malloc_or_abort(size_t n) {
+    void *p = malloc(n);
+    if (!p && n > 0) {
+        static const char msg[] = "ratchet: out of memory inside jansson: aborting (see rt_json_alloc_init)\n";
+        ssize_t w = write(STDERR_FILENO, msg, sizeof msg - 1);
+        (void)w;
+        abort();
+    }
+    return p;
+}
+
+void rt_json_alloc_init(void) { json_set_alloc_funcs(json_malloc_or_abort, free); }

@@ -154,4 +154,12 @@ struct rt_jfield {
 bool rt_jcheck_fields(struct rt_jcheck *c, const struct rt_jpath *p, json_t *v, struct rt_jfield *fields,
                       size_t n);
 
+/* jansson 2.14 does not survive a failed allocation inside json_loadb():
+ * its lexer drops the byte it could not save and goes on, which yields a
+ * wrong string or an assert() or a read past its buffer (load.c, lex_save).
+ * Every ratchet program therefore makes a failed jansson allocation fatal:
+ * the daemon is restarted by systemd and the sender retries, instead of a
+ * half-parsed document being acted on. Call first thing in main(). */
+void rt_json_alloc_init(void);
+
 #endif

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "common/jsoncheck.h"
 #include "common/util.h"
 #include "ctl/ctl.h"
 
@@ -30,6 +31,7 @@ static void usage(FILE *f) {
 }
 
 int main(int argc, char **argv) {
+    rt_json_alloc_init();
     if (argc < 2) {
         usage(stderr);
         return 2;

@@ -265,6 +265,7 @@ static void stop(struct daemon *d) {
 }
 
 int main(int argc, char **argv) {
+    rt_json_alloc_init();
     static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
                                          {"check-config", no_argument, NULL, 'k'},
                                          {"log-level", required_argument, NULL, 'l'},

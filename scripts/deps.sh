@@ -6,7 +6,10 @@
 set -eu
 
 build_pkgs="gcc make pkg-config libevent-dev libcurl4-openssl-dev libjansson-dev libsystemd-dev libssl-dev"
-test_pkgs="openssl python3 curl prometheus prometheus-alertmanager gdb e2fsprogs systemd man-db groff-base debootstrap"
+# The chaos suite needs wrk (webhook flood), faketime (clock steps) and
+# libfiu (I/O faults); fuzzing needs clang-14 with its libFuzzer runtime.
+test_pkgs="openssl python3 curl prometheus prometheus-alertmanager gdb e2fsprogs systemd man-db groff-base debootstrap
+           wrk faketime fiu-utils libfiu0 clang-14 libclang-rt-14-dev"
 demo_pkgs="openssl python3 curl prometheus prometheus-alertmanager e2fsprogs"
 
 case "${1:-build}" in

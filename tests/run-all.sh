@@ -41,9 +41,12 @@ for t in "$build"/asan/tests/test_*; do
         UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 "$t"
 done
 run_suite lint-reasons sh tests/lint-reasons.sh "$build"
-for s in tests/cli/*.sh tests/replay/run.sh tests/cmdlog/t_recipe.sh tests/systemd/t_*.sh tests/integration/t_*.sh; do
+for s in tests/cli/*.sh tests/replay/run.sh tests/cmdlog/t_recipe.sh tests/systemd/t_*.sh tests/integration/t_*.sh \
+         chaos/[0-9]*.sh; do
     [ -f "$s" ] && run_suite "$s" sh "$s" "$build"
 done
+# A short fuzzing pass (make fuzz runs longer): corpora, regressions, then ~10 s per harness.
+[ -f fuzz/run.sh ] && run_suite fuzz sh fuzz/run.sh "$build" "${RATCHET_FUZZ_SECONDS:-10}"
 
 echo
 [ -n "$failed_suites" ] && echo "failed suites:$failed_suites"

@@ -1,0 +1,2 @@
+# placeholder: replaced by the fuzzing work
+FUZZ_BINS :=
