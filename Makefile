@@ -211,7 +211,8 @@ uninstall:
 clean:
 	rm -rf $(BUILD)
 
-# libFuzzer harnesses (make fuzz) and the chaos scenarios (make chaos).
+# libFuzzer harnesses (make fuzz) and the benchmarks (make bench).
 include fuzz/fuzz.mk
+include bench/bench.mk
 
 -include $(shell find $(BUILD) -name '*.d' -type f 2>/dev/null)

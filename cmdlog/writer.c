@@ -37,6 +37,7 @@ struct rt_logw {
     uint64_t *demotes; /* seqs of demote records, ascending, for actuated */
     size_t n_demotes, cap_demotes;
     bool failed;
+    bool defer_sync, unsynced; /* rt_logw_defer_sync: records written, not yet fdatasync'd */
     char last_error[RT_LOG_ERR_MAX + 64];
     struct rt_strbuf body, msg, out;
 };
@@ -171,12 +172,24 @@ static int build_line(struct rt_logw *w, struct rt_log_record *rec, const char *
 }
 
 /* Writes w->out (whose last line is the record) and makes it durable. */
+/* fdatasync of the records written since the last one (group commit). */
+static int sync_log(struct rt_logw *w) {
+    if (!w->unsynced)
+        return 0;
+    int r = w->ops.fdatasync_fn(w->ops.ctx, w->fd);
+    if (r < 0)
+        return fail(w, -r, "fdatasync %s", w->path);
+    w->unsynced = false;
+    return 0;
+}
+
 static int commit_line(struct rt_logw *w, const struct rt_log_record *rec, size_t prefix_len) {
     int r = write_all(w, w->fd, w->out.s, w->out.len);
     if (r < 0)
         return fail(w, -r, "write %s", w->path);
-    if ((r = w->ops.fdatasync_fn(w->ops.ctx, w->fd)) < 0)
-        return fail(w, -r, "fdatasync %s", w->path);
+    w->unsynced = true;
+    if (!w->defer_sync && (r = sync_log(w)) < 0)
+        return r;
     const char *line = w->out.s + prefix_len;
     size_t len = w->out.len - prefix_len - 1;
     uint8_t leaf[32];
@@ -254,6 +267,13 @@ int rt_logw_rotate_key(struct rt_logw *w, const struct rt_log_key *new_key, uint
     return rotate_key(w, new_key, &rec, seq);
 }
 
+void rt_logw_defer_sync(struct rt_logw *w) { w->defer_sync = true; }
+
+int rt_logw_sync(struct rt_logw *w) {
+    w->defer_sync = false;
+    return w->failed ? -EIO : sync_log(w);
+}
+
 void rt_logw_set_policy(struct rt_logw *w, const uint8_t policy_sha256[32]) { memcpy(w->policy, policy_sha256, 32); }
 uint64_t rt_logw_size(const struct rt_logw *w) { return w->size; }
 void rt_logw_root(const struct rt_logw *w, uint8_t root[32]) { rt_merkle_root(&w->tree, root); }
@@ -294,6 +314,9 @@ static int replace_checkpoint(struct rt_logw *w, const char *note, size_t len) {
 int rt_logw_checkpoint(struct rt_logw *w, int64_t now_us) {
     if (w->failed)
         return -EIO;
+    int r0 = sync_log(w); /* never publish a tree head over records that are not durable */
+    if (r0 < 0)
+        return r0;
     uint8_t root[32];
     rt_merkle_root(&w->tree, root);
     struct rt_strbuf note = {0};
@@ -348,6 +371,8 @@ int rt_logw_set_append_only(struct rt_logw *w) {
 void rt_logw_close(struct rt_logw *w) {
     if (!w)
         return;
+    if (w->fd >= 0 && !w->failed)
+        sync_log(w); /* deferred records: what a clean close owes them */
     if (w->fd >= 0)
         close(w->fd); /* releases the flock */
     if (w->hist_fd >= 0)

@@ -103,10 +103,21 @@ int rt_logw_open_ex(const char *dir, const char *origin, const struct rt_log_key
 
 /* Appends a demote, watchdog_silent, watchdog_back or actuated record: the
  * caller fills type and the type's fields; the writer fills seq, ts, prev,
- * key_id and policy_sha256 (into *rec too), signs, writes, fdatasyncs.
+ * key_id and policy_sha256 (into *rec too), signs, writes, fdatasyncs
+ * (after rt_logw_defer_sync(): leaves the fdatasync to rt_logw_sync()).
  * -EINVAL (bad field, another type, actuated for a seq that is not a
  * demote record: nothing written), -EIO (failed writer), -ENOMEM. */
 int rt_logw_append(struct rt_logw *w, struct rt_log_record *rec, uint64_t *seq);
+
+/* Group commit. After rt_logw_defer_sync(), appends write their records
+ * without fdatasync; rt_logw_sync() makes them all durable with one
+ * fdatasync and ends the deferral (-EIO: failed writer, as for an append).
+ * A record is durable only then: the caller acknowledges nothing appended
+ * in between before rt_logw_sync() succeeds. rt_logw_checkpoint() syncs
+ * first (a checkpoint never covers records that are not durable), and so
+ * does rt_logw_close(). */
+void rt_logw_defer_sync(struct rt_logw *w);
+int rt_logw_sync(struct rt_logw *w);
 
 /* Appends a key_rotation record signed by the current key, then signs
  * everything after it (records, checkpoints) with new_key. */

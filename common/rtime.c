@@ -110,6 +110,29 @@ void rt_time_format(int64_t us, char buf[RT_TIME_BUFSZ]) {
     int64_t y;
     unsigned m, d;
     civil_from_days(days, &y, &m, &d);
+    if (y >= 0 && y <= 9999) { /* the usual case without printf: the evidence log formats every observation */
+        unsigned f[6] = {(unsigned)y, m, d, (unsigned)(rem / 3600), (unsigned)(rem / 60 % 60), (unsigned)(rem % 60)};
+        char *p = buf;
+        for (int i = 0; i < 6; i++) {
+            if (i == 0) {
+                *p++ = (char)('0' + f[0] / 1000), *p++ = (char)('0' + f[0] / 100 % 10);
+                *p++ = (char)('0' + f[0] / 10 % 10), *p++ = (char)('0' + f[0] % 10);
+            } else {
+                *p++ = "--T::"[i - 1];
+                *p++ = (char)('0' + f[i] / 10), *p++ = (char)('0' + f[i] % 10);
+            }
+        }
+        int digits = frac == 0 ? 0 : frac % 1000 == 0 ? 3 : 6;
+        int64_t q = digits == 3 ? frac / 1000 : frac;
+        if (digits)
+            *p++ = '.';
+        for (int i = digits - 1; i >= 0; i--, q /= 10)
+            p[i] = (char)('0' + q % 10);
+        p += digits;
+        *p++ = 'Z';
+        *p = '\0';
+        return;
+    }
     int n = snprintf(buf, RT_TIME_BUFSZ, "%04" PRId64 "-%02u-%02uT%02d:%02d:%02d", y, m, d,
                      (int)(rem / 3600), (int)(rem / 60 % 60), (int)(rem % 60));
     if (n < 0 || n >= RT_TIME_BUFSZ - 9)

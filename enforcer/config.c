@@ -8,6 +8,7 @@
 #include "enforcer/config.h"
 
 #include "cmdlog/logkey.h"
+#include "cmdlog/record.h"
 
 #include <errno.h>
 #include <grp.h>
@@ -72,6 +73,12 @@ static void take_origin(struct cfgparse *ps, const struct rt_jpath *p, const cha
                         "\"%s\" must be printable ASCII without spaces (such as \"ratchet.example.com/commands\"), "
                         "not \"%s\"",
                         key, rt_jshow(s).s);
+        return;
+    }
+    if (!rt_log_origin_valid(s)) { /* the log writer's rule: one check, at config time */
+        rt_jcheck_error(&ps->jc, p, RT_JAT_VALUE,
+                        "\"%s\" must be 1-%d of [A-Za-z0-9._:/-] (the command log's origin), not \"%s\"", key,
+                        RT_ENF_ORIGIN_MAX, rt_jshow(s).s);
         return;
     }
     rt_jcheck_copy(s, out, &ps->r);

@@ -34,17 +34,62 @@ struct enf_core {
     struct rt_logw *log;
     struct demotion *d; /* in log order */
     size_t n, cap;
+    /* bot -> index in d[] of its latest demotion (open addressing, linear
+     * probing, NO_INDEX = empty), so that the readiness view written after
+     * every demotion costs O(n), not O(n^2) */
+    size_t *latest;
+    size_t n_slots, n_distinct;
     int64_t last_seen_mono_us, last_seen_wall_us;
     bool silent;
     int64_t silent_since_us;
     struct enf_core_stats stats;
+    bool batching, batch_dirty; /* enf_core_batch_begin/end; demotions wait for the end's checkpoint */
 };
 
 /* ---- state ---- */
 
+#define NO_INDEX SIZE_MAX
+
+static uint64_t hash_bot(const char *s) {
+    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    return h;
+}
+
+/* The slot of bot in the index: its entry, or the empty slot it would take. */
+static size_t *latest_slot(const struct enf_core *c, const char *bot) {
+    size_t mask = c->n_slots - 1;
+    for (size_t i = hash_bot(bot) & mask;; i = (i + 1) & mask)
+        if (c->latest[i] == NO_INDEX || strcmp(c->d[c->latest[i]].bot, bot) == 0)
+            return &c->latest[i];
+}
+
+/* Room in the index for one more bot (load factor at most 1/2). */
+static int latest_reserve(struct enf_core *c) {
+    if ((c->n_distinct + 1) * 2 <= c->n_slots)
+        return 0;
+    size_t n = c->n_slots ? c->n_slots * 2 : 128, old_n = c->n_slots;
+    size_t *old = c->latest, *t = malloc(n * sizeof(*t));
+    if (!t)
+        return -ENOMEM;
+    for (size_t i = 0; i < n; i++)
+        t[i] = NO_INDEX;
+    c->latest = t;
+    c->n_slots = n;
+    for (size_t i = 0; i < old_n; i++)
+        if (old[i] != NO_INDEX)
+            *latest_slot(c, c->d[old[i]].bot) = old[i];
+    free(old);
+    return 0;
+}
+
 static int remember(struct enf_core *c, const struct rt_msg_demote *m, uint64_t seq) {
     if (c->n == MAX_BOTS)
         return -ENOSPC;
+    int r = latest_reserve(c);
+    if (r < 0)
+        return r;
     if (c->n == c->cap) {
         size_t cap = c->cap ? c->cap * 2 : 64;
         struct demotion *d = realloc(c->d, cap * sizeof(*d));
@@ -60,6 +105,9 @@ static int remember(struct enf_core *c, const struct rt_msg_demote *m, uint64_t 
     x->decided_at_us = m->decided_at_us;
     x->seq = seq;
     x->actuated_seq = 0;
+    size_t *slot = latest_slot(c, x->bot);
+    c->n_distinct += *slot == NO_INDEX;
+    *slot = c->n - 1;
     return 0;
 }
 
@@ -80,10 +128,10 @@ static struct demotion *demotion_at(struct enf_core *c, uint64_t seq) {
 
 /* The latest demotion of a bot, or NULL. */
 static const struct demotion *last_of(const struct enf_core *c, const char *bot) {
-    for (size_t i = c->n; i-- > 0;)
-        if (strcmp(c->d[i].bot, bot) == 0)
-            return &c->d[i];
-    return NULL;
+    if (c->n_slots == 0)
+        return NULL;
+    size_t i = *latest_slot(c, bot);
+    return i == NO_INDEX ? NULL : &c->d[i];
 }
 
 static const struct demotion *same_window(const struct enf_core *c, const struct rt_msg_demote *m) {
@@ -188,6 +236,7 @@ void enf_core_close(struct enf_core *c) {
         return;
     rt_logw_close(c->log);
     free(c->d);
+    free(c->latest);
     free(c);
 }
 
@@ -274,8 +323,8 @@ int enf_core_demote(struct enf_core *c, const struct rt_msg_demote *req, int64_t
     struct rt_log_record rec = {.type = RT_LOG_DEMOTE};
     rt_log_record_from_demote(&rec, req);
     uint64_t seq;
-    int r = rt_logw_append(c->log, &rec, &seq); /* written and fdatasync'd, or -EIO */
-    if (r == 0)
+    int r = rt_logw_append(c->log, &rec, &seq); /* written and fdatasync'd (at the batch's end), or -EIO */
+    if (r == 0 && !c->batching)
         r = rt_logw_checkpoint(c->log, now_wall_us);
     if (r < 0) {
         rt_log(LOG_CRIT, RT_MSGID_STATE_STORE_ERROR, req->bot, NULL, "command log: %s", rt_logw_last_error(c->log));
@@ -286,10 +335,32 @@ int enf_core_demote(struct enf_core *c, const struct rt_msg_demote *req, int64_t
     r = remember(c, req, seq);
     if (r < 0)
         return r;
-    write_view(c);
+    if (c->batching)
+        c->batch_dirty = true; /* checkpoint and view at enf_core_batch_end(), before any ack is sent */
+    else
+        write_view(c);
     rt_log(LOG_WARNING, RT_MSGID_DEMOTION_ACKED, req->bot, rt_cond_name(req->cond),
            "%s demoted to Limited live: signed record %llu (%s)", req->bot, (unsigned long long)seq, req->reason_code);
     ack(reply, RT_DEMOTE_RECORDED, seq);
+    return 0;
+}
+
+void enf_core_batch_begin(struct enf_core *c) {
+    c->batching = true;
+    rt_logw_defer_sync(c->log);
+}
+
+int enf_core_batch_end(struct enf_core *c, int64_t now_wall_us) {
+    c->batching = false;
+    bool dirty = c->batch_dirty;
+    c->batch_dirty = false;
+    /* one fdatasync for the batch's records, then one checkpoint and view */
+    if (rt_logw_sync(c->log) < 0 || (dirty && rt_logw_checkpoint(c->log, now_wall_us) < 0)) {
+        rt_log(LOG_CRIT, RT_MSGID_STATE_STORE_ERROR, NULL, NULL, "command log: %s", rt_logw_last_error(c->log));
+        return -EIO;
+    }
+    if (dirty)
+        write_view(c);
     return 0;
 }
 

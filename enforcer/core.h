@@ -45,6 +45,14 @@ void enf_core_close(struct enf_core *c);
  * enforcer must exit. */
 int enf_core_demote(struct enf_core *c, const struct rt_msg_demote *req, int64_t now_wall_us,
                     struct rt_msg *reply);
+/* Group commit. Between begin and end, enf_core_demote() appends each record
+ * (signed and written) but leaves its fdatasync (rt_logw_defer_sync), the
+ * signed checkpoint and the readiness view to enf_core_batch_end(), which
+ * does them once for the batch. The caller sends the batch's
+ * acknowledgements only after a successful end; -EIO (the log failed: the
+ * enforcer must exit) means none may be sent. */
+void enf_core_batch_begin(struct enf_core *c);
+int enf_core_batch_end(struct enf_core *c, int64_t now_wall_us);
 int enf_core_readiness(struct enf_core *c, const char *bot, struct rt_msg_readiness *reply);
 /* The ACTUATED handler: the control plane took demote record req->for_seq.
  * Appends one signed actuated record (fdatasync'd, checkpointed) and fills

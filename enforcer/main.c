@@ -72,6 +72,20 @@ static int on_actuated(const struct rt_msg_actuated *req, struct rt_msg_actuated
     return r;
 }
 
+/* The demotions of one read are checkpointed together (enf_core_batch_end). */
+static void on_batch_begin(void *ud) {
+    struct daemon *d = ud;
+    enf_core_batch_begin(d->core);
+}
+
+static int on_batch_end(void *ud) {
+    struct daemon *d = ud;
+    int r = enf_core_batch_end(d->core, clock_us(CLOCK_REALTIME));
+    if (r < 0)
+        fail_and_exit(d, "the command log failed");
+    return r;
+}
+
 static void on_heartbeat(int64_t ts_us, void *ud) { (void)ts_us, (void)ud; }
 
 static int on_readiness(const char *bot, struct rt_msg_readiness *reply, void *ud) {
@@ -196,7 +210,8 @@ static int start_server(struct daemon *d) {
         return o.listen_fd;
     static const struct rt_enf_server_ops ops = {.on_demote = on_demote, .on_heartbeat = on_heartbeat,
                                                  .on_readiness_query = on_readiness, .on_peer_activity = on_activity,
-                                                 .on_actuated = on_actuated};
+                                                 .on_actuated = on_actuated, .on_batch_begin = on_batch_begin,
+                                                 .on_batch_end = on_batch_end};
     d->server = rt_enf_server_new(d->base, &o, &ops, d);
     if (!d->server) {
         rt_log(LOG_ERR, NULL, NULL, NULL, "enforcer socket: %s", strerror(errno));

@@ -315,7 +315,7 @@ static bool handle_message(struct conn *c, const struct rt_msg *m) {
 
 /* Handles every whole frame in the input. Returns false if the connection
  * was closed. Stops early, with reading paused, while replies pile up. */
-static bool process_input(struct conn *c) {
+static bool process_frames(struct conn *c) {
     struct evbuffer *in = bufferevent_get_input(c->bev);
     for (;;) {
         if (evbuffer_get_length(bufferevent_get_output(c->bev)) > RT_ENF_SERVER_OUTPUT_MAX) {
@@ -345,6 +345,22 @@ static bool process_input(struct conn *c) {
         if (!handle_message(c, &m))
             return false;
     }
+}
+
+/* process_frames() as one batch (on_batch_begin/end). The replies it queued
+ * are written by the event loop after this returns, so after on_batch_end;
+ * a failed batch end closes the connection, which discards them. */
+static bool process_input(struct conn *c) {
+    struct rt_enf_server *s = c->srv;
+    bool batch = s->ops.on_batch_begin && s->ops.on_batch_end;
+    if (batch)
+        s->ops.on_batch_begin(s->ud);
+    bool open = process_frames(c); /* c is freed if it returns false */
+    if (batch && s->ops.on_batch_end(s->ud) < 0 && open) {
+        conn_internal_error(c, "the work after the batch of requests failed");
+        return false;
+    }
+    return open;
 }
 
 /* After the peer's EOF: finish the whole frames received, then close once

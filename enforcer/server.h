@@ -75,6 +75,14 @@ struct rt_enf_server_ops {
      * closed as for a malformed frame; any other < 0 is an internal
      * failure (closed without a reply, the watchdog re-sends). */
     int (*on_actuated)(const struct rt_msg_actuated *req, struct rt_msg_actuated_ack *reply, void *ud);
+    /* Optional, both or neither: around the requests taken from one read,
+     * so that the handlers can do per-batch work once (the enforcer signs
+     * one checkpoint and replaces its readiness view once for all the
+     * demotions of a batch). The replies queued during the batch are written
+     * to the peer only after on_batch_end has returned; if it fails (< 0),
+     * the connection is closed and they are never sent. */
+    void (*on_batch_begin)(void *ud);
+    int (*on_batch_end)(void *ud);
 };
 
 /* Why a connection was closed for a protocol violation. */

@@ -182,9 +182,133 @@ static size_t skip_bracket(const char *v, size_t i, bool *backslash) {
     return v[j] == ']' ? j + 1 : 0;
 }
 
+/* glibc's regcomp copies a repeated part once per repetition (x+ is x x*,
+ * x{2,5} is five copies, nested repetitions multiply), and its compile and
+ * match times grow steeply (cubic and worse) when a repeated part can match
+ * the empty string. Short regexes such as "x++++++++++++++++++++++++++++++"
+ * (2^30 copies), "(x?){0,1000}" or "((((x?)+)+)+)((((x?)+)+)+)" exhaust
+ * memory or take minutes, at start or for every alert; and matching time
+ * grows with the expanded size (10,000 elements: seconds per 4 KB label
+ * value). Real matchers are a few dozen elements, so refuse: a repetition of something that can be
+ * empty (always redundant: "(x?)+" is "x*"), regexes that expand beyond
+ * REGEX_SIZE_MAX elements, and repetitions nested more than
+ * REGEX_REPEAT_DEPTH deep (chained as in "x+*", or through groups). */
+#define REGEX_SIZE_MAX 1000
+#define REGEX_REPEAT_DEPTH 4
+
+static size_t size_mul(size_t a, size_t b) { return b && a > (REGEX_SIZE_MAX + 1) / b ? REGEX_SIZE_MAX + 1 : a * b; }
+
+static size_t size_add(size_t a, size_t b) { return a + b > REGEX_SIZE_MAX + 1 ? REGEX_SIZE_MAX + 1 : a + b; }
+
+/* An element and the repetition operators after it. */
+struct rx_item {
+    size_t size;    /* elements after expansion */
+    size_t nest;    /* repetition operators nested in it */
+    bool empty;     /* may match the empty string */
+    bool bad;       /* a repetition of something that may be empty */
+};
+
+/* Applies the operators at v[*i] (*, +, ?, {n}, {n,}, {n,m}, possibly
+ * chained) to it and moves *i past them. */
+static void rx_repeat(const char *v, size_t *i, struct rx_item *it) {
+    for (;;) {
+        size_t j = *i, copies = 1, min = 1;
+        if (v[j] == '*' || v[j] == '?' || v[j] == '+') {
+            copies = v[j] == '+' ? 2 : 1;
+            min = v[j] == '+';
+            j++;
+        } else if (v[j] == '{') { /* an interval: check_regex refuses any other "{" */
+            size_t n = 0, m = 0;
+            bool comma = false, has_m = false;
+            for (j++; isdigit((unsigned char)v[j]); j++)
+                n = size_add(size_mul(n, 10), (size_t)(v[j] - '0'));
+            if (v[j] == ',') {
+                comma = true;
+                for (j++; isdigit((unsigned char)v[j]); j++, has_m = true)
+                    m = size_add(size_mul(m, 10), (size_t)(v[j] - '0'));
+            }
+            if (v[j] != '}')
+                return;
+            j++;
+            copies = !comma ? n : has_m ? m : size_add(n, 1);
+            min = n;
+        } else {
+            return;
+        }
+        it->bad |= it->empty;
+        it->empty = min == 0;
+        it->size = size_mul(it->size, copies ? copies : 1);
+        it->nest++;
+        *i = j;
+    }
+}
+
+/* Per open group: its size, deepest nesting, whether a finished branch may
+ * be empty, and whether the current branch may be empty so far. v is
+ * balanced (check_regex). */
+struct rx_group {
+    size_t size, nest;
+    bool any_empty, branch_empty;
+};
+
+static bool regex_cost_ok(const char *v) {
+    struct rx_group g[RT_AM_MATCHER_VALUE_MAX + 2]; /* depth <= strlen(v) */
+    size_t depth = 0;
+    bool bad = false;
+    g[0] = (struct rx_group){0, 0, false, true};
+    for (size_t i = 0; v[i];) {
+        struct rx_item it = {1, 0, false, false};
+        if (v[i] == '(') {
+            g[++depth] = (struct rx_group){0, 0, false, true};
+            i++;
+            continue;
+        }
+        if (v[i] == '|') {
+            g[depth].any_empty |= g[depth].branch_empty;
+            g[depth].branch_empty = true;
+            i++;
+            continue;
+        }
+        if (v[i] == ')') {
+            const struct rx_group *in = &g[depth--];
+            it = (struct rx_item){in->size ? in->size : 1, in->nest, in->any_empty || in->branch_empty, false};
+            i++;
+        } else if (v[i] == '\\') {
+            i += 2;
+        } else if (v[i] == '[') {
+            bool backslash = false;
+            size_t j = skip_bracket(v, i, &backslash);
+            i = j ? j : i + 1;
+        } else {
+            it.empty = v[i] == '^' || v[i] == '$'; /* anchors match the empty string */
+            i++;
+        }
+        rx_repeat(v, &i, &it);
+        bad |= it.bad;
+        g[depth].size = size_add(g[depth].size, it.size);
+        g[depth].nest = it.nest > g[depth].nest ? it.nest : g[depth].nest;
+        g[depth].branch_empty &= it.empty;
+    }
+    return !bad && g[0].size <= REGEX_SIZE_MAX && g[0].nest <= REGEX_REPEAT_DEPTH;
+}
+
+/* Length of the interval {n}, {n,} or {n,m} at v (v[0] == '{'), 0 if it is
+ * not one. */
+static size_t interval_len(const char *v) {
+    size_t j = 1;
+    if (!isdigit((unsigned char)v[j]))
+        return 0;
+    while (isdigit((unsigned char)v[j]))
+        j++;
+    if (v[j] == ',')
+        for (j++; isdigit((unsigned char)v[j]); j++)
+            ;
+    return v[j] == '}' ? j + 1 : 0;
+}
+
 /* POSIX ERE and Go's RE2 agree on the common subset; refuse what the two
- * would read differently, and unbalanced parentheses (which would break the
- * ^(...)$ anchoring). */
+ * would read differently, unbalanced parentheses (which would break the
+ * ^(...)$ anchoring), and repetitions that would exhaust memory. */
 static int check_regex(struct lexer *lx, const char *v) {
     size_t depth = 0;
     for (size_t i = 0; v[i];) {
@@ -214,6 +338,9 @@ static int check_regex(struct lexer *lx, const char *v) {
         if (c == '(' && v[i + 1] == '?')
             return fail(lx->err, lx->errlen, -EINVAL, "matcher %zu: regex (?...) groups and flags are not POSIX ERE",
                         lx->idx);
+        if (c == '{' && interval_len(v + i) == 0) /* RE2 reads "{,3}" or "{x}" as text, glibc does not */
+            return fail(lx->err, lx->errlen, -EINVAL,
+                        "matcher %zu: regex { starts no interval {n}, {n,} or {n,m} (write \\{ for a brace)", lx->idx);
         if (c == '(')
             depth++;
         if (c == ')') {
@@ -225,6 +352,11 @@ static int check_regex(struct lexer *lx, const char *v) {
     }
     if (depth != 0)
         return fail(lx->err, lx->errlen, -EINVAL, "matcher %zu: regex has an unbalanced (", lx->idx);
+    if (!regex_cost_ok(v))
+        return fail(lx->err, lx->errlen, -EINVAL,
+                    "matcher %zu: regex too costly for regcomp: a repetition of something that can be empty, "
+                    "repetitions nested more than %d deep, or more than %d elements once expanded",
+                    lx->idx, REGEX_REPEAT_DEPTH, REGEX_SIZE_MAX);
     return 0;
 }
 
@@ -710,6 +842,20 @@ static int parse_api_status(const struct at *at, json_t *o, struct rt_am_alert *
     return 0;
 }
 
+/* The API writes times truncated to the millisecond, so an alert listed as
+ * starting at .682 may have started as late as .682999999 (the webhook has
+ * its nanoseconds). A window that a poll opens must not start before the
+ * alert did, or the demotion would come early: take the last microsecond
+ * the text allows (us parsed from s, a valid RFC 3339 time). */
+static int64_t latest_us(const char *s, int64_t us) {
+    const char *frac = strchr(s, '.');
+    size_t digits = frac ? strspn(frac + 1, "0123456789") : 0;
+    int64_t unit = 1;
+    for (size_t i = digits; i < 6; i++)
+        unit *= 10;
+    return us + unit - 1;
+}
+
 static int parse_api_alert(const struct at *at, json_t *o, struct rt_am_alert *a, json_t **labels) {
     memset(a, 0, sizeof *a);
     a->firing = true;
@@ -729,6 +875,7 @@ static int parse_api_alert(const struct at *at, json_t *o, struct rt_am_alert *a
         return bad_type(at, "receivers", "an array", recv);
     if (!has_start)
         return fail(at->err, at->errlen, RT_AM_EBADREQ, "%sstartsAt: zero time", at->prefix);
+    a->starts_at_us = latest_us(json_string_value(json_object_get(o, "startsAt")), a->starts_at_us);
     return 0;
 }
 
@@ -761,6 +908,24 @@ static int alerts_parse(const char *body, size_t len, const struct rt_am_config 
     return 0;
 }
 
+/* --------------------------------------------------------- /api/v2/status */
+
+static int status_parse(const char *body, size_t len, int64_t *started_us, char *err, size_t errlen) {
+    int r = 0;
+    _cleanup_(json_put) json_t *root = load(body, len, err, errlen, &r);
+    if (!root)
+        return r;
+    if (!json_is_object(root))
+        return fail(err, errlen, RT_AM_EBADREQ, "response: expected an object, got %s", rt_json_type_name(root));
+    struct at at = {.prefix = "", .err = err, .errlen = errlen};
+    bool has;
+    if ((r = get_time(&at, root, "uptime", true, &has, started_us)) < 0)
+        return r;
+    if (!has)
+        return fail(err, errlen, RT_AM_EBADREQ, "uptime: zero time");
+    return 0;
+}
+
 /* Messages quote input (keys, versions, jansson's "near '...'"), possibly cut
  * inside a UTF-8 sequence; keep them printable ASCII so that any JSON encoder
  * accepts them in an error body. */
@@ -786,6 +951,17 @@ int rt_am_alerts_parse(const char *body, size_t len, const struct rt_am_config *
     if (err && errlen)
         err[0] = '\0';
     int r = alerts_parse(body, len, cfg, out, err, errlen);
+    ascii_only(err, errlen);
+    return r;
+}
+
+int rt_am_status_parse(const char *body, size_t len, int64_t *started_us, char *err, size_t errlen) {
+    *started_us = 0;
+    if (err && errlen)
+        err[0] = '\0';
+    int r = status_parse(body, len, started_us, err, errlen);
+    if (r < 0)
+        *started_us = 0;
     ascii_only(err, errlen);
     return r;
 }

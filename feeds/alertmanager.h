@@ -165,4 +165,12 @@ int rt_am_webhook_parse(const char *body, size_t len, const struct rt_am_config 
 int rt_am_alerts_parse(const char *body, size_t len, const struct rt_am_config *cfg,
                        struct rt_am_alert_list *out, char *err, size_t errlen);
 
+/* Parse a `GET /api/v2/status` response for the time Alertmanager started:
+ * its "uptime" field, which despite the name is an RFC 3339 time. Other
+ * fields are not checked. Alertmanager keeps alerts in memory only, so a
+ * recent start means its clients may not have re-sent them all yet (see
+ * rt_p0track_poll_partial). Returns 0, RT_AM_EBADREQ or RT_AM_ETOOLARGE with
+ * a message in err ("uptime: missing"). */
+int rt_am_status_parse(const char *body, size_t len, int64_t *started_us, char *err, size_t errlen);
+
 #endif

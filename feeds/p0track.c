@@ -48,6 +48,7 @@ struct rt_p0track {
     uint64_t seq;
     uint64_t poll_token;
     bool poll_inflight;
+    uint64_t poll_keep_since; /* rt_p0track_poll_partial(): keep unlisted alerts not listed since; 0: none */
     struct bot **dirty;
     size_t n_dirty, dirty_cap;
     rt_p0_change_fn change_fn;
@@ -379,7 +380,13 @@ static void drop_tombstones(struct rt_p0track *t, struct bot *b) {
 uint64_t rt_p0track_poll_begin(struct rt_p0track *t) {
     t->poll_token = ++t->seq;
     t->poll_inflight = true;
+    t->poll_keep_since = 0;
     return t->poll_token;
+}
+
+void rt_p0track_poll_partial(struct rt_p0track *t, uint64_t token, uint64_t since) {
+    if (t->poll_inflight && token == t->poll_token && since > 0 && since <= token)
+        t->poll_keep_since = since;
 }
 
 void rt_p0track_poll_abort(struct rt_p0track *t, uint64_t token) {
@@ -442,12 +449,18 @@ static void poll_listed(struct op *op, const struct rt_am_alert *a, uint64_t tok
 }
 
 /* Drops what the poll did not list (unless a webhook touched it since the
- * poll began), settles overflow, and emits the bot's state at now_us. */
-static void poll_settle(struct op *op, struct bot *b, uint64_t token, int64_t now_us) {
+ * poll began, or only an earlier Alertmanager listed it: keep_since), settles
+ * overflow, and emits the bot's state at now_us, unless only such kept
+ * alerts make it active. */
+static void poll_settle(struct op *op, struct bot *b, uint64_t token, int64_t now_us, uint64_t keep_since) {
+    size_t unlisted = 0;
     for (size_t i = 0; i < b->n;) {
         struct entry *e = &b->e[i];
         if (e->resolved) {
             remove_entry(op->t, b, e);
+        } else if (e->seen != token && e->seq < token && e->seen < keep_since) {
+            unlisted++;
+            i++;
         } else if (e->seen != token && e->seq < token) {
             remove_entry(op->t, b, e);
             op->counts->removed++;
@@ -463,6 +476,8 @@ static void poll_settle(struct op *op, struct bot *b, uint64_t token, int64_t no
     }
     b->poll_refused = false;
     bool now = bot_active(b);
+    if (now && !b->overflow && unlisted == b->n_active)
+        return; /* neither confirmed nor resolved: no evidence */
     emit(op, b, now, now_us, b->was_active && !now);
 }
 
@@ -478,6 +493,8 @@ int rt_p0track_poll_end(struct rt_p0track *t, uint64_t token, const struct rt_am
         if (!alert_valid(&alerts[i], true))
             return -EINVAL;
     t->poll_inflight = false;
+    uint64_t keep_since = t->poll_keep_since;
+    t->poll_keep_since = 0;
     for (size_t i = 0; i < t->cap; i++)
         if (t->slots[i])
             t->slots[i]->was_active = bot_active(t->slots[i]);
@@ -494,7 +511,7 @@ int rt_p0track_poll_end(struct rt_p0track *t, uint64_t token, const struct rt_am
     }
     for (size_t i = 0; i < t->cap; i++)
         if (t->slots[i])
-            poll_settle(&op, t->slots[i], token, now_us);
+            poll_settle(&op, t->slots[i], token, now_us, keep_since);
     for (size_t i = 0; bots && i < n_bots; i++)
         if (bots[i] && rt_bot_id_valid(bots[i]) && !find_bot(t, bots[i]))
             emit_raw(&op, bots[i], false, now_us);

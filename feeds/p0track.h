@@ -71,6 +71,18 @@ int rt_p0track_poll_end(struct rt_p0track *t, uint64_t token, const struct rt_am
                         int64_t now_us, const char *const *bots, size_t n_bots, rt_p0_obs_fn fn, void *userdata,
                         struct rt_p0_counts *counts);
 void rt_p0track_poll_abort(struct rt_p0track *t, uint64_t token);
+/* Marks the in-flight poll's answer as possibly incomplete: Alertmanager
+ * started recently and keeps alerts in memory only, so its clients may not
+ * have re-sent every active alert yet. `since` is the token of the first
+ * poll of this Alertmanager instance (<= token). poll_end() then keeps each
+ * tracked alert that the answer does not list and that no poll since
+ * `since` has listed (only an earlier instance, a webhook, or the watchdog
+ * before its own restart told of it: a restart is not a resolve), and emits
+ * nothing for a bot that only such alerts keep active: its evidence goes
+ * stale, which the engine holds. Everything else (alerts this instance
+ * listed before and no longer lists, listed alerts, webhook deliveries)
+ * applies as usual. No effect unless token is the poll in flight. */
+void rt_p0track_poll_partial(struct rt_p0track *t, uint64_t token, uint64_t since);
 /* poll_begin() + poll_end(), for callers with nothing in flight (replay, tests). */
 int rt_p0track_poll(struct rt_p0track *t, const struct rt_am_alert *alerts, size_t n, int64_t now_us,
                     const char *const *bots, size_t n_bots, rt_p0_obs_fn fn, void *userdata,

@@ -33,11 +33,11 @@ struct cond_state {
 };
 
 struct bot {
-    char id[RT_BOT_ID_MAX + 1];
     uint8_t readiness;
     int64_t readiness_since_e; /* when readiness last changed (E_NONE: never) */
     int64_t settled_e; /* everything strictly before this was evaluated */
     struct cond_state c[RT_COND_COUNT];
+    char id[]; /* as long as it is, not RT_BOT_ID_MAX: 100,000 bots take 5 MB less */
 };
 
 struct rt_engine {
@@ -49,6 +49,7 @@ struct rt_engine {
     int64_t saved_offset_us; /* last offset reported through the change hook */
     int64_t floor_e;     /* no event is placed before the last clock step */
     int64_t step_tol_us;
+    int64_t next_fire_e; /* earliest completion known to be pending, INT64_MAX: none */
     rt_change_fn on_change;
     void *change_ud;
 };
@@ -120,10 +121,11 @@ static int get_bot(struct rt_engine *e, const char *id, struct bot **out) {
             return r;
         slot = slot_for(e, id);
     }
-    struct bot *b = calloc(1, sizeof(*b));
+    size_t len = strnlen(id, RT_BOT_ID_MAX);
+    struct bot *b = calloc(1, sizeof(*b) + len + 1);
     if (!b)
         return -ENOMEM;
-    rt_strlcpy(b->id, id, sizeof(b->id));
+    memcpy(b->id, id, len); /* NUL from calloc */
     b->readiness = RT_READY_GENERAL_LIVE;
     b->readiness_since_e = E_NONE;
     b->settled_e = E_NONE;
@@ -146,6 +148,7 @@ struct rt_engine *rt_engine_new(const struct rt_policy *policy) {
     e->policy = policy;
     e->floor_e = E_NONE;
     e->step_tol_us = RT_USEC_PER_SEC;
+    e->next_fire_e = INT64_MAX;
     return e;
 }
 
@@ -364,14 +367,21 @@ static void go_stale(struct cond_state *c, int64_t t, const struct rt_cond_polic
  * ties go in condition order. */
 static void settle_bot(struct rt_engine *e, struct bot *b, int64_t limit, bool inclusive,
                        rt_decision_fn fn, void *ud) {
+    int64_t later; /* the earliest completion after limit (rt_engine_next_fire_mono) */
     for (;;) {
         int best = -1;
         struct pending best_ev = {EV_NONE, 0};
+        later = INT64_MAX;
         for (int k = 0; k < RT_COND_COUNT; k++) {
             const struct rt_cond_policy *p = rt_policy_cond(e->policy, b->id, (enum rt_cond)k);
             struct pending ev = next_event(b, &b->c[k], p);
-            if (ev.kind == EV_NONE || ev.t > limit || (!inclusive && ev.t == limit))
+            if (ev.kind == EV_NONE)
                 continue;
+            if (ev.t > limit || (!inclusive && ev.t == limit)) {
+                if (ev.kind == EV_FIRE && ev.t < later)
+                    later = ev.t;
+                continue;
+            }
             if (best < 0 || ev.t < best_ev.t) {
                 best = k;
                 best_ev = ev;
@@ -386,8 +396,19 @@ static void settle_bot(struct rt_engine *e, struct bot *b, int64_t limit, bool i
             go_stale(&b->c[best], best_ev.t, p);
         changed(e, b->id);
     }
+    if (later < e->next_fire_e)
+        e->next_fire_e = later;
     if (b->settled_e < limit)
         b->settled_e = limit;
+}
+
+/* Keeps next_fire_e no later than b's earliest pending completion. */
+static void note_fires(struct rt_engine *e, const struct bot *b) {
+    for (int k = 0; k < RT_COND_COUNT; k++) {
+        struct pending ev = next_event(b, &b->c[k], rt_policy_cond(e->policy, b->id, (enum rt_cond)k));
+        if (ev.kind == EV_FIRE && ev.t < e->next_fire_e)
+            e->next_fire_e = ev.t;
+    }
 }
 
 /* ---- public operations ---- */
@@ -439,11 +460,15 @@ int rt_engine_observe(struct rt_engine *e, const struct rt_obs *obs, struct rt_n
     const struct rt_cond_policy *p = rt_policy_cond(e->policy, b->id, obs->cond);
     if (apply_obs(c, obs, t, p))
         changed(e, b->id);
+    struct pending ev = next_event(b, c, p); /* this observation may complete the window */
+    if (ev.kind == EV_FIRE && ev.t < e->next_fire_e)
+        e->next_fire_e = ev.t;
     return 0;
 }
 
 int rt_engine_advance(struct rt_engine *e, struct rt_now now, rt_decision_fn fn, void *userdata) {
     clock_update(e, now);
+    e->next_fire_e = INT64_MAX; /* every bot is evaluated: recomputed from scratch */
     for (size_t i = 0; i < e->n_slots; i++)
         if (e->slots[i])
             settle_bot(e, e->slots[i], now.mono_us, true, fn, userdata);
@@ -476,8 +501,11 @@ int rt_engine_set_readiness(struct rt_engine *e, const char *bot, enum rt_readin
     b->readiness = (uint8_t)r;
     b->readiness_since_e = t;
     changed(e, b->id);
+    note_fires(e, b);
     return 0;
 }
+
+int64_t rt_engine_next_fire_mono(const struct rt_engine *e) { return e->next_fire_e; }
 
 int64_t rt_engine_readiness_since(const struct rt_engine *e, const char *bot) {
     const struct bot *b = find_bot(e, bot);
@@ -617,6 +645,14 @@ int rt_engine_encode_bot(const struct rt_engine *e, const char *bot, uint8_t *bu
     return cur.bad ? -ENOBUFS : (int)cur.pos;
 }
 
+/* Restored times must leave the window arithmetic (t + window, t + offset,
+ * the rebase shift) far from int64 overflow. Real E times and offsets are
+ * within a few thousand years of the epoch; 2^60 us is 36,000 years, so a
+ * record beyond it is corrupt, even with a valid checksum. */
+#define E_LIMIT (INT64_C(1) << 60)
+
+static bool e_time_ok(int64_t t) { return t == E_NONE || (t >= -E_LIMIT && t <= E_LIMIT); }
+
 static bool decode_cond(struct cursor *cur, struct cond_state *c) {
     uint8_t f = get_u8(cur);
     uint8_t raw = get_u8(cur);
@@ -636,7 +672,10 @@ static bool decode_cond(struct cursor *cur, struct cond_state *c) {
     c->last_raw = raw;
     return !(f & ~127) && raw <= RT_CLASS_UNKNOWN && isfinite(c->last_value) &&
            isfinite(c->last_tolerance) && c->last_tolerance >= 0 &&
-           c->unknown_acc_us >= 0 && (!c->window_open || c->has_last);
+           c->unknown_acc_us >= 0 && c->unknown_acc_us <= E_LIMIT && (!c->window_open || c->has_last) &&
+           e_time_ok(c->last_e) && e_time_ok(c->ws_e) && e_time_ok(c->unknown_since_e) &&
+           (!c->has_last || c->last_e != E_NONE) && (!c->window_open || c->ws_e != E_NONE) &&
+           (!c->in_unknown || c->unknown_since_e != E_NONE);
 }
 
 int rt_engine_decode_bot(struct rt_engine *e, const char *bot, const uint8_t *buf, size_t len) {
@@ -649,7 +688,7 @@ int rt_engine_decode_bot(struct rt_engine *e, const char *bot, const uint8_t *bu
     tmp.readiness = get_u8(&cur);
     tmp.readiness_since_e = get_i64(&cur);
     tmp.settled_e = get_i64(&cur);
-    bool ok = tmp.readiness <= RT_READY_OTHER;
+    bool ok = tmp.readiness <= RT_READY_OTHER && e_time_ok(tmp.readiness_since_e) && e_time_ok(tmp.settled_e);
     for (int k = 0; k < RT_COND_COUNT; k++)
         ok &= decode_cond(&cur, &tmp.c[k]);
     if (!ok || cur.bad || cur.pos != len)
@@ -680,7 +719,7 @@ int rt_engine_decode_clock(struct rt_engine *e, const uint8_t *buf, size_t len) 
         return -EBADMSG;
     uint8_t has = get_u8(&cur);
     int64_t off = get_i64(&cur), floor_e = get_i64(&cur);
-    if (cur.bad || cur.pos != len || has > 1)
+    if (cur.bad || cur.pos != len || has > 1 || off < -E_LIMIT || off > E_LIMIT || !e_time_ok(floor_e))
         return -EBADMSG;
     e->has_offset = has;
     e->offset_us = off;
@@ -689,9 +728,14 @@ int rt_engine_decode_clock(struct rt_engine *e, const uint8_t *buf, size_t len) 
     return 0;
 }
 
+/* Restored times are within E_LIMIT and |by| is at most about 2 * E_LIMIT,
+ * so the sum cannot overflow; clamping keeps a corrupt but accepted record
+ * (far from any real clock) acceptable when it is written back. */
 static void shift(int64_t *t, int64_t by) {
-    if (*t != E_NONE)
-        *t += by;
+    if (*t == E_NONE)
+        return;
+    int64_t v = *t + by;
+    *t = v > E_LIMIT ? E_LIMIT : v < -E_LIMIT ? -E_LIMIT : v;
 }
 
 void rt_engine_rebase(struct rt_engine *e, struct rt_now now) {

@@ -106,6 +106,14 @@ int rt_engine_observe(struct rt_engine *e, const struct rt_obs *obs, struct rt_n
                       rt_decision_fn fn, void *userdata);
 /* Completes every window that is due at `now`. */
 int rt_engine_advance(struct rt_engine *e, struct rt_now now, rt_decision_fn fn, void *userdata);
+/* When to call rt_engine_advance() next so that a completion is reported
+ * when it happens rather than at the next periodic evaluation: the earliest
+ * completion known to be pending, on the clock of now.mono_us, INT64_MAX if
+ * none. Exact after rt_engine_advance(); observations and readiness changes
+ * since then only move it earlier (possibly earlier than needed: an early
+ * advance is harmless). Completions that only become due once evidence goes
+ * stale are not included; the periodic evaluation finds them. */
+int64_t rt_engine_next_fire_mono(const struct rt_engine *e);
 /* Readiness takes effect at event time ts_us; decisions that fell due
  * before it are reported through fn first. Bots unknown to the engine are
  * General live. */

@@ -23,6 +23,12 @@ int rt_winstore_open(const char *dir, struct rt_engine *e, const char *boot_id, 
 /* Makes every transition since the last commit durable, then compacts if the
  * journal has outgrown the snapshot. -EIO: the store failed (see journal.h). */
 int rt_winstore_commit(struct rt_winstore *w);
+/* fn is called before every commit of the store, also the partial commits
+ * of a large batch and compactions; if it fails, so does that commit (the
+ * error is kept as for a failed put). The watchdog commits its pending
+ * hand-offs there, so a decision's "fired" state is never durable before
+ * the decision is. */
+void rt_winstore_set_pre_commit(struct rt_winstore *w, int (*fn)(void *ud), void *ud);
 /* Writes a full snapshot now (also records the current clock state). */
 int rt_winstore_compact(struct rt_winstore *w);
 void rt_winstore_close(struct rt_winstore *w);

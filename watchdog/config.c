@@ -22,6 +22,7 @@
 #define INTERVAL_MIN_US SEC_US
 #define INTERVAL_MAX_US (INT64_C(24) * 3600 * SEC_US)
 #define BACKFILL_MAX_US (INT64_C(7) * 86400 * SEC_US)
+#define RESTART_GRACE_MAX_US (INT64_C(3600) * SEC_US)
 #define HTTP_TIMEOUT_MAX_US (INT64_C(3600) * SEC_US)
 #define MAX_BODY_MIN 1024
 #define MAX_BODY_MAX (64 * 1024 * 1024)
@@ -497,22 +498,25 @@ static void parse_bots(struct cfgparse *ps, const struct rt_jpath *p, json_t *v,
 
 static void parse_alertmanager(struct cfgparse *ps, const struct rt_jpath *p, json_t *v,
                                struct rt_wd_alertmanager *out) {
-    enum { URL, BOT_LABEL, P0_MATCHER, POLL_INTERVAL, AUTH, N };
+    enum { URL, BOT_LABEL, P0_MATCHER, POLL_INTERVAL, RESTART_GRACE, AUTH, N };
     struct rt_jfield f[N] = {[URL] = {"url", true},
                              [BOT_LABEL] = {"bot_label", false},
                              [P0_MATCHER] = {"p0_matcher", false},
                              [POLL_INTERVAL] = {"poll_interval", false},
+                             [RESTART_GRACE] = {"restart_grace", false},
                              [AUTH] = {"auth", false}};
     if (!rt_jcheck_fields(&ps->jc, p, v, f, N))
         return;
     out->enabled = true;
     out->poll_interval_us = RT_WD_DEFAULT_POLL_US;
+    out->restart_grace_us = RT_WD_DEFAULT_RESTART_GRACE_US;
     rt_jcheck_copy(RT_WD_DEFAULT_BOT_LABEL, &out->bot_label, &ps->r);
     rt_jcheck_copy(RT_WD_DEFAULT_P0_MATCHER, &out->p0_matcher, &ps->r);
     WITH_FIELD(ps, p, f, URL, take_url, &out->url);
     WITH_FIELD(ps, p, f, BOT_LABEL, take_label, &out->bot_label);
     WITH_FIELD(ps, p, f, P0_MATCHER, take_string, RT_WD_MATCHER_MAX, &out->p0_matcher);
     WITH_FIELD(ps, p, f, POLL_INTERVAL, take_interval, &out->poll_interval_us);
+    WITH_FIELD(ps, p, f, RESTART_GRACE, take_duration, INTERVAL_MIN_US, RESTART_GRACE_MAX_US, &out->restart_grace_us);
     WITH_FIELD(ps, p, f, AUTH, take_source_auth, &out->auth);
 }
 

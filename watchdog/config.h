@@ -38,6 +38,7 @@
 #define RT_WD_DEFAULT_BOT_LABEL "bot"
 #define RT_WD_DEFAULT_P0_MATCHER "severity=\"P0\""
 #define RT_WD_DEFAULT_POLL_US (INT64_C(60) * 1000000)          /* bots url, alertmanager, prometheus */
+#define RT_WD_DEFAULT_RESTART_GRACE_US (INT64_C(120) * 1000000)
 #define RT_WD_DEFAULT_DRIFT_INTERVAL_US (INT64_C(300) * 1000000)
 #define RT_WD_DEFAULT_CVSS_INTERVAL_US (INT64_C(3600) * 1000000)
 #define RT_WD_DEFAULT_BACKFILL_MAX_US (INT64_C(6) * 3600 * 1000000)
@@ -101,6 +102,7 @@ struct rt_wd_alertmanager {
     char *bot_label;
     char *p0_matcher; /* as written; feeds/alertmanager parses it */
     int64_t poll_interval_us;
+    int64_t restart_grace_us; /* after Alertmanager starts, unlisted alerts are not resolved */
     struct rt_wd_auth auth;
 };
 

@@ -22,6 +22,40 @@ struct rt_now wd_now(void) {
     return (struct rt_now){clock_us(CLOCK_REALTIME), clock_us(CLOCK_BOOTTIME)};
 }
 
+/* Least spacing of the evaluations the due timer runs; it grows to twice
+ * what the last one cost, so that many distinct completion times cannot
+ * keep the loop busy with evaluations of every bot. */
+#define DUE_MIN_GAP_US 10000
+
+static void arm_due(struct wd_core *c) {
+    int64_t t = rt_engine_next_fire_mono(c->engine);
+    if (!c->due || t == INT64_MAX)
+        return;
+    if (t < c->due_last_us + c->due_gap_us)
+        t = c->due_last_us + c->due_gap_us;
+    if (evtimer_pending(c->due, NULL) && c->due_at_us <= t)
+        return;
+    int64_t in = t - wd_now().mono_us;
+    if (in < 0)
+        in = 0;
+    struct timeval tv = {.tv_sec = in / RT_USEC_PER_SEC, .tv_usec = in % RT_USEC_PER_SEC};
+    if (evtimer_add(c->due, &tv) == 0)
+        c->due_at_us = t;
+}
+
+static void on_due(evutil_socket_t fd, short what, void *ud) {
+    struct wd_core *c = ud;
+    (void)fd;
+    (void)what;
+    struct rt_now now = wd_now();
+    c->due_last_us = now.mono_us;
+    if (wd_core_tick(c, now) < 0 && c->failed)
+        return; /* the daemon's own tick exits; no re-arming meanwhile */
+    int64_t cost = wd_now().mono_us - now.mono_us;
+    c->due_gap_us = 2 * cost > DUE_MIN_GAP_US ? 2 * cost : DUE_MIN_GAP_US;
+    arm_due(c);
+}
+
 static void format_summary(const struct rt_decision *d, char *buf, size_t cap) {
     char ws[RT_TIME_BUFSZ], win[RT_DURATION_BUFSZ], unk[RT_DURATION_BUFSZ], ets[RT_TIME_BUFSZ];
     char value[48] = "unknown", thr[48] = "";
@@ -54,6 +88,19 @@ static void on_decision(const struct rt_decision *d, void *ud) {
                "cannot make the demotion of %s durable: %s", d->bot, strerror(-r));
         c->failed = true;
     }
+}
+
+/* The window store's pre-commit hook: decisions deferred by wd_core_tick
+ * become durable (and are sent) before any "fired" state does. */
+static int flush_handoff(void *ud) {
+    struct wd_core *c = ud;
+    int r = rt_handoff_flush(c->handoff);
+    if (r < 0) {
+        rt_log(LOG_CRIT, RT_MSGID_STATE_STORE_ERROR, NULL, NULL, "cannot make the demotions durable: %s",
+               strerror(-r));
+        c->failed = true;
+    }
+    return r;
 }
 
 /* ---- P0 alert tracker and its journal ("alerts": key = bot id) ---- */
@@ -110,8 +157,10 @@ uint64_t wd_core_p0_poll_begin(struct wd_core *c) { return rt_p0track_poll_begin
 void wd_core_p0_poll_abort(struct wd_core *c, uint64_t token) { rt_p0track_poll_abort(c->p0, token); }
 
 int wd_core_p0_poll_end(struct wd_core *c, uint64_t token, const struct rt_am_alert *alerts, size_t n,
-                        int64_t polled_at_us, struct rt_now now) {
+                        int64_t polled_at_us, uint64_t keep_since, struct rt_now now) {
     struct p0_ctx x = {c, now, 0};
+    if (keep_since)
+        rt_p0track_poll_partial(c->p0, token, keep_since);
     const char **bots = NULL;
     if (c->registry.n && !(bots = calloc(c->registry.n, sizeof(*bots))))
         return -ENOMEM;
@@ -134,6 +183,10 @@ int wd_core_open(struct wd_core *c, struct event_base *base, const struct rt_pol
     c->policy = policy;
     c->engine = rt_engine_new(policy);
     if (!c->engine)
+        return -ENOMEM;
+    c->due = evtimer_new(base, on_due, c);
+    c->due_gap_us = DUE_MIN_GAP_US;
+    if (!c->due)
         return -ENOMEM;
     int r = ensure_dir(opt->state_dir);
     if (r < 0) {
@@ -168,6 +221,7 @@ int wd_core_open(struct wd_core *c, struct event_base *base, const struct rt_pol
                  rep.message[0] ? rep.message : strerror(-r));
         return r;
     }
+    rt_winstore_set_pre_commit(c->store, flush_handoff, c);
     c->p0 = rt_p0track_new();
     if (!c->p0)
         return -ENOMEM;
@@ -197,6 +251,8 @@ void wd_core_close(struct wd_core *c) {
     rt_journal_close(c->p0_journal);
     rt_p0track_free(c->p0);
     rt_evlog_close(c->evlog);
+    if (c->due)
+        event_free(c->due);
     rt_engine_free(c->engine);
     rt_registry_free(&c->registry);
     memset(c, 0, sizeof(*c));
@@ -241,6 +297,7 @@ int wd_core_observe(struct wd_core *c, const struct rt_evidence *ev, struct rt_n
         rt_log(LOG_ERR, NULL, ev->bot, NULL, "evidence log: cannot append");
     rt_engine_cond_status(c->engine, ev->bot, ev->cond, now, &after);
     log_window_change(ev, before.window_open, &after);
+    arm_due(c);
     return c->failed ? -EIO : 0;
 }
 
@@ -288,8 +345,13 @@ int wd_core_commit(struct wd_core *c) {
 int wd_core_tick(struct wd_core *c, struct rt_now now) {
     if (c->failed)
         return -EIO;
+    /* windows that complete together are handed off with one fdatasync:
+     * the window store's commit (in wd_core_commit) flushes them first */
+    rt_handoff_defer(c->handoff);
     rt_engine_advance(c->engine, now, on_decision, c);
-    return wd_core_commit(c);
+    int r = wd_core_commit(c);
+    arm_due(c);
+    return r;
 }
 
 /* A registry entry changes the engine only when it is news, so that a

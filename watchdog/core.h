@@ -45,6 +45,11 @@ struct wd_core {
     bool failed;                 /* the state store failed: the daemon must exit */
     uint64_t observations, ignored_unknown_bot, decisions, refused_observations;
     uint64_t store_commits, store_errors;
+    /* Evaluates the windows when the next one completes, not only on the
+     * once-a-second tick, so a decision is made when it is due. Monotonic
+     * (the engine's clock); runs are spaced by due_gap_us. */
+    struct event *due;
+    int64_t due_at_us, due_last_us, due_gap_us;
 };
 
 struct rt_now wd_now(void);
@@ -69,8 +74,10 @@ int wd_core_set_registry(struct wd_core *c, struct rt_registry *reg, struct rt_n
  * wd_core_observe(). Returns 0 or a negative errno. */
 int wd_core_p0_webhook(struct wd_core *c, const struct rt_am_alert *alerts, size_t n, struct rt_now now);
 uint64_t wd_core_p0_poll_begin(struct wd_core *c);
+/* keep_since: 0, or the answer may lack alerts that only an Alertmanager
+ * started before poll keep_since knew (rt_p0track_poll_partial). */
 int wd_core_p0_poll_end(struct wd_core *c, uint64_t token, const struct rt_am_alert *alerts, size_t n,
-                        int64_t polled_at_us, struct rt_now now);
+                        int64_t polled_at_us, uint64_t keep_since, struct rt_now now);
 void wd_core_p0_poll_abort(struct wd_core *c, uint64_t token);
 
 /* True if the bot is known (registry loaded and lists it). */

@@ -12,6 +12,11 @@
 #include "common/strbuf.h"
 #include "common/util.h"
 
+/* Lines are written out once this much is buffered, so that a scrape of
+ * 100,000 series does not hold its whole evidence (15 MB) in memory until
+ * the commit. */
+#define EVLOG_BUFFER_MAX (256u * 1024)
+
 struct rt_evlog {
     char *path;
     int fd;
@@ -95,7 +100,9 @@ int rt_evlog_append(struct rt_evlog *l, const struct rt_evidence *ev) {
     }
     rt_sb_putn(&l->buf, line, (size_t)n);
     l->lines++;
-    return l->buf.oom ? -ENOMEM : 0;
+    if (l->buf.oom)
+        return -ENOMEM;
+    return l->buf.len >= EVLOG_BUFFER_MAX ? rt_evlog_flush(l) : 0;
 }
 
 void rt_evlog_close(struct rt_evlog *l) {

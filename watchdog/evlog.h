@@ -13,7 +13,9 @@ struct rt_evlog;
 
 /* keep: how many rotated files to keep besides the current one. */
 int rt_evlog_open(const char *path, uint64_t max_bytes, unsigned keep, struct rt_evlog **out);
-/* Buffers one line; rotates when the file would exceed max_bytes. */
+/* Buffers one line (the buffer is written out at 256 KiB, so memory stays
+ * bounded during a large scrape); rotates when the file would exceed
+ * max_bytes. */
 int rt_evlog_append(struct rt_evlog *l, const struct rt_evidence *ev);
 /* Writes buffered lines to the file (no fsync: the log is history for
  * replay, not the source of truth; windows live in the state store). */

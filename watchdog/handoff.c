@@ -28,6 +28,9 @@ enum conn_state { DISCONNECTED, CONNECTING, AWAIT_HELLO_OK, READY };
 
 struct pending {
     struct rt_msg_demote msg;
+    /* monotonic: when the window completed (decided_at) and when the
+     * decision was made; 0 for requests restored at start-up (not timed) */
+    int64_t complete_mono_us, decided_mono_us;
     bool in_flight, refused;
     int64_t retry_at_us; /* monotonic; for refused requests */
     char refusal[RT_PROTO_SUMMARY_MAX + 1];
@@ -56,7 +59,20 @@ struct rt_handoff {
     int64_t backoff_us;
     int64_t next_heartbeat_us;
     struct rt_handoff_stats stats;
+    bool defer, unsynced; /* rt_handoff_defer: submissions not yet committed nor sent */
 };
+
+const int64_t rt_handoff_latency_le_us[RT_HANDOFF_LATENCY_BUCKETS] = {
+    1000, 5000, 10000, 25000, 50000, 100000, 200000, 500000, 1000000, 2000000, 5000000, 10000000};
+
+static void latency_add(struct rt_handoff_latency *l, int64_t us) {
+    if (us < 0)
+        us = 0;
+    for (int i = 0; i < RT_HANDOFF_LATENCY_BUCKETS; i++)
+        l->le[i] += us <= rt_handoff_latency_le_us[i];
+    l->count++;
+    l->sum_us += us;
+}
 
 static int64_t mono_us(void) {
     struct timespec ts;
@@ -199,6 +215,8 @@ static void send_actuation(struct rt_handoff *h, int64_t now) {
 }
 
 static void send_pending(struct rt_handoff *h) {
+    if (h->unsynced) /* a deferred submission is not durable yet: rt_handoff_flush sends */
+        return;
     int64_t now = mono_us();
     for (size_t i = 0; i < h->n && h->state == READY; i++) {
         struct pending *p = &h->q[i];
@@ -233,6 +251,11 @@ static void on_ack(struct rt_handoff *h, const struct rt_msg_demote_ack *a) {
     h->stats.duplicates += a->status == RT_DEMOTE_DUPLICATE;
     h->stats.already_limited += a->status == RT_DEMOTE_ALREADY_LIMITED;
     h->stats.last_ack_us = wall_us();
+    if (p->decided_mono_us) {
+        int64_t now = mono_us();
+        latency_add(&h->stats.since_complete, now - p->complete_mono_us);
+        latency_add(&h->stats.since_decision, now - p->decided_mono_us);
+    }
     rt_log(LOG_NOTICE, RT_MSGID_DEMOTION_ACKED, p->msg.bot, rt_cond_name(p->msg.cond),
            "enforcer acknowledged demotion of %s (log record %llu%s)", p->msg.bot,
            (unsigned long long)a->seq,
@@ -441,14 +464,37 @@ int rt_handoff_submit(struct rt_handoff *h, const struct rt_decision *d, const c
     if (n < 0)
         return n;
     int r = rt_journal_put(h->journal, x->request_id, RT_PROTO_REQUEST_ID, buf, (size_t)n);
-    if (r == 0)
+    if (r == 0 && !h->defer)
         r = rt_journal_commit(h->journal);
     if (r < 0)
         return r;
     r = queue_add(h, x);
     if (r < 0)
         return r;
+    /* decided_at is wall time in the past (the engine reports completions
+     * when it evaluates); carried onto the monotonic clock now */
+    int64_t lag = wall_us() - d->ts_us, now = mono_us();
+    h->q[h->n - 1].decided_mono_us = now;
+    h->q[h->n - 1].complete_mono_us = now - (lag > 0 ? lag : 0);
     h->stats.submitted++;
+    if (h->defer) {
+        h->unsynced = true; /* sent by rt_handoff_flush, once durable */
+        return 0;
+    }
+    send_pending(h);
+    return 0;
+}
+
+void rt_handoff_defer(struct rt_handoff *h) { h->defer = true; }
+
+int rt_handoff_flush(struct rt_handoff *h) {
+    h->defer = false;
+    if (!h->unsynced)
+        return 0;
+    int r = rt_journal_commit(h->journal);
+    if (r < 0)
+        return r;
+    h->unsynced = false;
     send_pending(h);
     return 0;
 }

@@ -34,6 +34,17 @@ struct rt_handoff_options {
     const struct rt_journal_ops *ops; /* NULL: real I/O */
 };
 
+/* Latency histogram (cumulative buckets, Prometheus style): le[i] counts
+ * the observations <= rt_handoff_latency_le_us[i]; count includes the
+ * ones above the last bound. */
+#define RT_HANDOFF_LATENCY_BUCKETS 12
+extern const int64_t rt_handoff_latency_le_us[RT_HANDOFF_LATENCY_BUCKETS];
+struct rt_handoff_latency {
+    uint64_t le[RT_HANDOFF_LATENCY_BUCKETS];
+    uint64_t count;
+    int64_t sum_us;
+};
+
 struct rt_handoff_stats {
     uint64_t pending, submitted, acked, duplicates, already_limited, refused;
     uint64_t connects, connect_failures, protocol_errors;
@@ -41,6 +52,10 @@ struct rt_handoff_stats {
     int64_t last_ack_us; /* wall clock, 0 if none */
     uint64_t actuations_pending, actuations_acked, actuations_duplicates;
     uint64_t actuations_dropped; /* connections lost while an ACTUATED was unanswered */
+    /* Acknowledged decisions of this process (not those restored from the
+     * journal at start-up): from the decision's decided_at (the window
+     * completed) and from the moment it was made, to the acknowledgement. */
+    struct rt_handoff_latency since_complete, since_decision;
 };
 
 struct rt_handoff;
@@ -51,6 +66,13 @@ int rt_handoff_open(struct event_base *base, const struct rt_handoff_options *op
  * Returns 0, 1 if an identical request was already pending, or -EIO when the
  * store failed (the caller must not report the decision as handed off). */
 int rt_handoff_submit(struct rt_handoff *h, const struct rt_decision *d, const char *summary);
+/* Group commit: after rt_handoff_defer(), submissions are written to the
+ * journal but neither committed nor sent until rt_handoff_flush(), which
+ * commits them with one fdatasync and sends them (a no-op without any).
+ * The caller must flush before it makes the decisions' "fired" state
+ * durable. rt_handoff_flush() returns -EIO when the store failed. */
+void rt_handoff_defer(struct rt_handoff *h);
+int rt_handoff_flush(struct rt_handoff *h);
 /* Queues an ACTUATED report: the control plane answered http_status
  * (200..299) to the push of demote record for_seq at target. Returns 0, 1 if
  * one for for_seq is already queued, -EINVAL (a field the protocol refuses),

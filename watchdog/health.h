@@ -20,6 +20,7 @@ struct wd_source_health {
     bool configured, up;
     int64_t last_success_us, last_attempt_us; /* wall clock, 0 if never */
     uint64_t successes, failures;
+    int64_t last_apply_us; /* the last good response's parse + apply + commit time, 0 if none */
     char last_error[256];
 };
 

@@ -263,6 +263,15 @@ static void help(struct rt_strbuf *b, const char *name, const char *type, const 
     rt_sb_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, text, name, type);
 }
 
+static void latency_histogram(struct rt_strbuf *b, const char *name, const char *text,
+                              const struct rt_handoff_latency *l) {
+    help(b, name, "histogram", text);
+    for (int i = 0; i < RT_HANDOFF_LATENCY_BUCKETS; i++)
+        rt_sb_printf(b, "%s_bucket{le=\"%g\"} %" PRIu64 "\n", name, (double)rt_handoff_latency_le_us[i] / 1e6, l->le[i]);
+    rt_sb_printf(b, "%s_bucket{le=\"+Inf\"} %" PRIu64 "\n%s_sum %.6f\n%s_count %" PRIu64 "\n", name, l->count, name,
+                 (double)l->sum_us / 1e6, name, l->count);
+}
+
 static void per_condition_metrics(const struct wd_view *v, struct rt_now now, struct rt_strbuf *b) {
     struct id_list ids;
     if (sorted_bots(v->core, &ids) < 0) {
@@ -322,6 +331,12 @@ int wd_metrics_text(const struct wd_view *v, struct rt_now now, struct rt_strbuf
         if (v->health[s].configured)
             rt_sb_printf(out, "ratchet_source_last_success_timestamp_seconds{source=\"%s\"} %.3f\n",
                          wd_source_name((enum wd_source)s), (double)v->health[s].last_success_us / 1e6);
+    help(out, "ratchet_source_apply_seconds", "gauge",
+         "Time the source's last good response took to parse and apply, durable commit included.");
+    for (int s = 0; s < WD_SRC_COUNT; s++)
+        if (v->health[s].configured && v->health[s].last_apply_us)
+            rt_sb_printf(out, "ratchet_source_apply_seconds{source=\"%s\"} %.6f\n",
+                         wd_source_name((enum wd_source)s), (double)v->health[s].last_apply_us / 1e6);
     if (v->httpd) {
         struct rt_httpd_stats hs;
         rt_httpd_get_stats(v->httpd, &hs);
@@ -343,6 +358,12 @@ int wd_metrics_text(const struct wd_view *v, struct rt_now now, struct rt_strbuf
     rt_sb_printf(out, "ratchet_demotion_requests_total{outcome=\"submitted\"} %" PRIu64 "\n", hs.submitted);
     rt_sb_printf(out, "ratchet_demotion_requests_total{outcome=\"acknowledged\"} %" PRIu64 "\n", hs.acked);
     rt_sb_printf(out, "ratchet_demotion_requests_total{outcome=\"refused\"} %" PRIu64 "\n", hs.refused);
+    latency_histogram(out, "ratchet_demotion_latency_seconds",
+                      "From the completion of a window (the decision's decided_at) to the enforcer's acknowledgement "
+                      "of the signed, fdatasync'd record.", &hs.since_complete);
+    latency_histogram(out, "ratchet_demotion_handoff_seconds",
+                      "From the decision to the enforcer's acknowledgement of the signed, fdatasync'd record.",
+                      &hs.since_decision);
     help(out, "ratchet_demotion_requests_pending", "gauge", "Demotion requests not yet acknowledged by the enforcer.");
     rt_sb_printf(out, "ratchet_demotion_requests_pending %" PRIu64 "\n", hs.pending);
     help(out, "ratchet_actuation_reports_total", "counter",

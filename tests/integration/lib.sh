@@ -16,8 +16,13 @@ it_setup() {
     trap 'exit 143' TERM
 }
 
+# The parent pid of a process (from /proc/PID/stat, after the command name).
+it_ppid() { sed 's/.*) [A-Za-z] \([0-9]*\) .*/\1/' "/proc/$1/stat" 2>/dev/null; }
+
+# Kills only what is still our child: a pid of ours that has been reaped may
+# by now belong to another process.
 it_cleanup() {
-    for pid in $IT_PIDS; do kill -9 "$pid" 2>/dev/null; done
+    for pid in $IT_PIDS; do [ "$(it_ppid "$pid")" = "$$" ] && kill -9 "$pid" 2>/dev/null; done
     for pid in $IT_PIDS; do wait "$pid" 2>/dev/null; done
     [ "$IT_FAIL" -gt 0 ] && it_dump_logs
     if [ "${IT_KEEP:-0}" = 1 ]; then echo "kept $IT_DIR"; else rm -rf "$IT_DIR"; fi

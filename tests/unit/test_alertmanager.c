@@ -664,7 +664,7 @@ TEST(api_real_capture_with_silenced_and_inhibited) {
             seen |= 4;
             CHECK_EQ_STR(a->bot, "alpha");
             CHECK_EQ_INT(a->state, RT_AM_STATE_ACTIVE);
-            CHECK_EQ_INT(a->starts_at_us, T("2026-11-24T09:02:22.537Z"));
+            CHECK_EQ_INT(a->starts_at_us, T("2026-11-24T09:02:22.537999Z")); /* the millisecond's end */
             CHECK_EQ_INT(a->ends_at_us, T("2026-11-24T09:07:22.537Z"));
             CHECK(!a->silenced && !a->inhibited);
         }
@@ -768,6 +768,72 @@ TEST(api_malformed) {
     CHECK_EQ_INT(l.ignored[RT_AM_IGN_NOT_P0], 1);
     rt_am_alert_list_free(&l);
     rt_am_matchers_free(&cfg.m);
+}
+
+/* The API truncates times to the millisecond. A poll takes the last
+ * microsecond a startsAt allows, so that a window it opens never starts
+ * before the alert did: chaos/1-watchdog-crash.sh found a demotion 0.4 ms
+ * early when the poll, not the webhook, brought the alert. */
+TEST(api_starts_at_latest_instant) {
+    struct cfg cfg;
+    REQUIRE(cfg_init(&cfg, "severity=\"P0\"", "bot"));
+    static const struct {
+        const char *starts, *want;
+    } cases[] = {
+        {"2026-11-24T09:02:33.357Z", "2026-11-24T09:02:33.357999Z"},
+        {"2026-11-24T09:02:33Z", "2026-11-24T09:02:33.999999Z"},
+        {"2026-11-24T09:02:33.5+01:00", "2026-11-24T08:02:33.599999Z"},
+        {"2026-11-24T09:02:33.357123Z", "2026-11-24T09:02:33.357123Z"},
+        {"2026-11-24T09:02:33.357123999Z", "2026-11-24T09:02:33.357123Z"},
+    };
+    for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+        char body[1024];
+        snprintf(body, sizeof body,
+                 "[{\"annotations\":{},\"endsAt\":\"2026-11-24T09:07:33.357Z\",\"fingerprint\":\"43d2\","
+                 "\"startsAt\":\"%s\",\"status\":{\"inhibitedBy\":[],\"silencedBy\":[],\"state\":\"active\"},"
+                 "\"labels\":{\"alertname\":\"P0Down\",\"bot\":\"delta\",\"severity\":\"P0\"}}]",
+                 cases[i].starts);
+        struct rt_am_alert_list l;
+        char err[RT_AM_ERR_MAX] = "";
+        CHECK_EQ_INT(rt_am_alerts_parse(body, strlen(body), &cfg.c, &l, err, sizeof err), 0);
+        CHECK_EQ_INT(l.n_alerts, 1);
+        if (l.n_alerts == 1)
+            CHECK_EQ_INT(l.alerts[0].starts_at_us, T(cases[i].want));
+        rt_am_alert_list_free(&l);
+    }
+    rt_am_matchers_free(&cfg.m);
+}
+
+/* GET /api/v2/status: "uptime" is when Alertmanager started (sources.c
+ * uses it to tell a restart that forgot its alerts from resolves). */
+TEST(api_status_start_time) {
+    size_t len;
+    _cleanup_free_ char *body = read_sample("api-status.json", &len);
+    REQUIRE(body);
+    int64_t started = 1, want = 0;
+    char err[RT_AM_ERR_MAX] = "";
+    REQUIRE(rt_time_parse("2026-11-24T15:34:01.163Z", &want) == 0);
+    CHECK_EQ_INT(rt_am_status_parse(body, len, &started, err, sizeof err), 0);
+    CHECK_EQ_INT(started, want);
+    static const struct {
+        const char *body, *msg;
+    } cases[] = {
+        {"[]", "response: expected an object, got an array"},
+        {"{}", "uptime: missing"},
+        {"{\"uptime\":3}", "uptime: expected a string, got an integer"},
+        {"{\"uptime\":\"5h3m\"}", "uptime: not an RFC 3339 time"},
+        {"{\"uptime\":\"0001-01-01T00:00:00Z\"}", "uptime: zero time"},
+        {"{\"uptime\":\"2026-11-24T15:34:01Z\",\"uptime\":\"2026-11-24T15:34:01Z\"}", "invalid JSON"},
+        {"{\"uptime\":\"2026-11-24T15:34:01Z\"", "invalid JSON"},
+    };
+    for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+        err[0] = '\0';
+        int r = rt_am_status_parse(cases[i].body, strlen(cases[i].body), &started, err, sizeof err);
+        if (r != RT_AM_EBADREQ || !strstr(err, cases[i].msg) || started != 0) {
+            fprintf(stderr, "    case %zu: rc %d err \"%s\" (want \"%s\")\n", i, r, err, cases[i].msg);
+            rt_test_failed = 1;
+        }
+    }
 }
 
 TEST(names_and_status_codes) {

@@ -528,6 +528,48 @@ TEST(fsync_eio_fails_the_writer_and_is_never_retried) {
     env_free(&e);
 }
 
+/* Group commit: deferred appends are written at once and made durable by
+ * one fdatasync, in rt_logw_sync() or before a checkpoint covers them; a
+ * failed sync fails the writer like a failed append. */
+TEST(deferred_appends_are_synced_once_by_sync_or_checkpoint) {
+    struct env e;
+    env_init(&e);
+    make_log(&e, 2);
+    struct rt_logw *w = NULL;
+    REQUIRE(env_open(&e, &w, NULL) == 0);
+    faults_reset(&e.f);
+    rt_logw_defer_sync(w);
+    for (int i = 3; i < 6; i++)
+        REQUIRE(append_demote(w, i, NULL) == 0);
+    CHECK_EQ_INT(e.f.writes, 3);
+    CHECK_EQ_INT(e.f.syncs, 0);
+    CHECK_EQ_INT(rt_logw_size(w), 5);
+    REQUIRE(rt_logw_sync(w) == 0);
+    CHECK_EQ_INT(e.f.syncs, 1);
+    REQUIRE(rt_logw_sync(w) == 0); /* nothing left: no fdatasync */
+    CHECK_EQ_INT(e.f.syncs, 1);
+    REQUIRE(append_demote(w, 6, NULL) == 0); /* deferral ended: synced at once */
+    CHECK_EQ_INT(e.f.syncs, 2);
+    rt_logw_defer_sync(w);
+    REQUIRE(append_demote(w, 7, NULL) == 0);
+    CHECK_EQ_INT(e.f.syncs, 2);
+    REQUIRE(rt_logw_checkpoint(w, T0 + 100) == 0);
+    CHECK_EQ_INT(e.f.syncs, 5); /* the log first, then the history and the checkpoint file */
+    REQUIRE(append_demote(w, 8, NULL) == 0);
+    e.f.fail_sync_at = e.f.syncs + 1;
+    CHECK_EQ_INT(rt_logw_sync(w), -EIO);
+    CHECK(rt_logw_failed(w));
+    CHECK_EQ_INT(append_demote(w, 9, NULL), -EIO);
+    rt_logw_close(w);
+    struct seen s = {0};
+    struct rt_logw_report rep;
+    faults_reset(&e.f);
+    REQUIRE(rt_logw_open_ex(e.dir, ORIGIN, e.key, policy_hash, &e.opts, collect, &s, &w, &rep) == 0);
+    CHECK(!rep.torn_tail && s.n == 8); /* genesis .. bot-8: written, the last durability unknown */
+    rt_logw_close(w);
+    env_free(&e);
+}
+
 TEST(checkpoint_faults_fail_the_writer_and_keep_the_old_checkpoint) {
     struct env e;
     env_init(&e);

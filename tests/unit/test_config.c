@@ -190,6 +190,7 @@ TEST(full_sets_every_value) {
     CHECK_EQ_STR(c->alertmanager.bot_label, "strategy_id");
     CHECK_EQ_STR(c->alertmanager.p0_matcher, "priority=~\"P0|critical\"");
     CHECK_EQ_INT(c->alertmanager.poll_interval_us, 15 * SEC_US);
+    CHECK_EQ_INT(c->alertmanager.restart_grace_us, 5 * MIN_US);
     CHECK_EQ_INT(c->alertmanager.auth.kind, RT_WD_AUTH_BEARER);
     CHECK_EQ_STR(c->alertmanager.auth.bearer_token_file, "/s/am");
     CHECK(c->prometheus.enabled);
@@ -256,6 +257,7 @@ TEST(source_defaults_and_alternative_variants) {
     CHECK_EQ_STR(c->alertmanager.bot_label, "bot");
     CHECK_EQ_STR(c->alertmanager.p0_matcher, "severity=\"P0\"");
     CHECK_EQ_INT(c->alertmanager.poll_interval_us, MIN_US);
+    CHECK_EQ_INT(c->alertmanager.restart_grace_us, 2 * MIN_US);
     CHECK_EQ_INT(c->alertmanager.auth.kind, RT_WD_AUTH_NONE);
     CHECK(c->prometheus.enabled);
     CHECK_EQ_STR(c->prometheus.error_rate_query, "bot:error_ratio:rate5m");

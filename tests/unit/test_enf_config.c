@@ -222,7 +222,7 @@ TEST(full_sample) {
     CHECK_EQ_INT(c->allowed_gids[1], 992);
     CHECK_EQ_INT(c->allowed_gids[2], 0);
     /* '+' in the origin is fine with an explicit key name */
-    CHECK_EQ_STR(c->origin, "ratchet.example.com/commands+v2");
+    CHECK_EQ_STR(c->origin, "ratchet.example.com/commands-v2");
     CHECK_EQ_STR(c->key_name, "ratchet-enforcer-2026");
     CHECK_EQ_INT(c->checkpoint_interval_us, 10 * SEC_US);
     CHECK_EQ_INT(c->watchdog_silence_us, 3600 * SEC_US);
@@ -380,11 +380,12 @@ TEST(key_name_defaults_to_origin_and_follows_c2sp_rules) {
         parse_ok("{'version': 1, " REQUIRED ", 'key_name': 'ratchet-2026'}");
     REQUIRE(c);
     CHECK_EQ_STR(c->key_name, "ratchet-2026");
-    CHECK(first_error_at("{'version': 1, 'allowed_peers': {'uids': [990]}, 'state_dir': '/s', 'origin': 'a+b',"
+    /* a valid origin whose host part is not a key name (':') */
+    CHECK(first_error_at("{'version': 1, 'allowed_peers': {'uids': [990]}, 'state_dir': '/s', 'origin': 'a:b',"
                          " 'key': {'file': '/k'}}",
-                         "'a+b'", "set \"key_name\""));
+                         "'a:b'", "set \"key_name\""));
     /* an invalid key_name is its own error, not a fallback to the origin */
-    CHECK(first_error_at("{'version': 1, 'allowed_peers': {'uids': [990]}, 'state_dir': '/s', 'origin': 'a+b',"
+    CHECK(first_error_at("{'version': 1, 'allowed_peers': {'uids': [990]}, 'state_dir': '/s', 'origin': 'a:b',"
                          " 'key': {'file': '/k'}, 'key_name': ''}",
                          "''", "\"key_name\" must not be empty"));
 }

@@ -154,6 +154,65 @@ TEST(readiness_view_lists_demoted_bots_in_registry_format) {
     teardown(&e);
 }
 
+static size_t view_bots(const struct env *e) {
+    FILE *f = fopen(e->view, "r");
+    char buf[8192];
+    size_t n = f ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
+    if (f)
+        fclose(f);
+    buf[n] = '\0';
+    struct rt_registry reg;
+    char err[256] = "";
+    if (rt_registry_parse(buf, n, &reg, err, sizeof(err)) < 0)
+        return (size_t)-1;
+    size_t bots = reg.n;
+    rt_registry_free(&reg);
+    return bots;
+}
+
+static long file_size(const char *dir, const char *name) {
+    char path[256];
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    FILE *f = fopen(path, "r");
+    long n = f && fseek(f, 0, SEEK_END) == 0 ? ftell(f) : -1;
+    if (f)
+        fclose(f);
+    return n;
+}
+
+/* Group commit: inside a batch each record is written when
+ * enf_core_demote() returns; one fdatasync, one checkpoint and one view
+ * cover them all at the batch's end (the server sends the acknowledgements
+ * after it). */
+TEST(a_batch_of_demotions_is_checkpointed_once_at_its_end) {
+    struct env e;
+    REQUIRE(setup(&e));
+    struct rt_msg reply;
+    long cps = file_size(e.dir, RT_LOGW_HISTORY);
+    enf_core_batch_begin(e.core);
+    char bot[16];
+    for (int i = 0; i < 3; i++) {
+        snprintf(bot, sizeof(bot), "bot-%d", i);
+        struct rt_msg_demote d = request(bot, RT_COND_ERROR_RATE, T0);
+        REQUIRE(demote(&e, &d, &reply) == 0);
+        CHECK_EQ_INT(reply.u.demote_ack.status, RT_DEMOTE_RECORDED);
+    }
+    CHECK_EQ_INT(rt_logw_size(enf_core_log(e.core)), 4); /* genesis and three records, written */
+    CHECK_EQ_INT(file_size(e.dir, RT_LOGW_HISTORY), cps); /* no checkpoint yet */
+    CHECK_EQ_INT(view_bots(&e), 0);
+    REQUIRE(enf_core_batch_end(e.core, T0 + DAY + S(2)) == 0);
+    CHECK(file_size(e.dir, RT_LOGW_HISTORY) > cps); /* one checkpoint for the batch */
+    CHECK_EQ_INT(view_bots(&e), 3);
+    long after = file_size(e.dir, RT_LOGW_HISTORY);
+    REQUIRE(enf_core_batch_end(e.core, T0 + DAY + S(3)) == 0); /* an empty batch writes nothing */
+    CHECK_EQ_INT(file_size(e.dir, RT_LOGW_HISTORY), after);
+    struct rt_msg_demote d = request("delta", RT_COND_ERROR_RATE, T0); /* outside a batch: at once */
+    REQUIRE(demote(&e, &d, &reply) == 0);
+    CHECK(file_size(e.dir, RT_LOGW_HISTORY) > after);
+    CHECK_EQ_INT(view_bots(&e), 4);
+    teardown(&e);
+}
+
 TEST(never_signs_what_the_policy_does_not_justify) {
     struct env e;
     REQUIRE(setup(&e));

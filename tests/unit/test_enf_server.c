@@ -39,6 +39,8 @@ struct core {
     int actuated_result; /* returned by on_actuated for a demote record */
     struct rt_msg_actuated last_actuated;
     bool refuse;
+    int batch_ends, batch_end_result, largest_batch, demotes_at_end; /* on_batch_begin/end */
+    bool in_batch, demote_outside_batch;
     struct rt_msg_demote last;
     int64_t last_heartbeat;
 };
@@ -47,6 +49,7 @@ static int on_demote(const struct rt_msg_demote *req, struct rt_msg *reply, void
     struct core *k = ud;
     k->demotes++;
     k->last = *req;
+    k->demote_outside_batch |= !k->in_batch;
     if (k->demote_result < 0)
         return k->demote_result;
     if (k->refuse) {
@@ -101,6 +104,28 @@ static const struct rt_enf_server_ops ops = {
     .on_actuated = on_actuated,
 };
 
+static void on_batch_begin(void *ud) { ((struct core *)ud)->in_batch = true; }
+
+static int on_batch_end(void *ud) {
+    struct core *k = ud;
+    k->in_batch = false;
+    k->batch_ends++;
+    if (k->demotes - k->demotes_at_end > k->largest_batch)
+        k->largest_batch = k->demotes - k->demotes_at_end;
+    k->demotes_at_end = k->demotes;
+    return k->batch_end_result;
+}
+
+static const struct rt_enf_server_ops batch_ops = {
+    .on_demote = on_demote,
+    .on_heartbeat = on_heartbeat,
+    .on_readiness_query = on_readiness_query,
+    .on_peer_activity = on_peer_activity,
+    .on_actuated = on_actuated,
+    .on_batch_begin = on_batch_begin,
+    .on_batch_end = on_batch_end,
+};
+
 /* ---- environment ---- */
 
 struct env {
@@ -131,12 +156,14 @@ static bool env_init(struct env *e) {
     return e->base != NULL;
 }
 
-static bool env_start(struct env *e) {
-    e->srv = rt_enf_server_new(e->base, &e->opt, &ops, &e->core);
+static bool env_start_with(struct env *e, const struct rt_enf_server_ops *o) {
+    e->srv = rt_enf_server_new(e->base, &e->opt, o, &e->core);
     if (!e->srv)
         fprintf(stderr, "    rt_enf_server_new: %s\n", strerror(errno));
     return e->srv != NULL;
 }
+
+static bool env_start(struct env *e) { return env_start_with(e, &ops); }
 
 static void env_done(struct env *e) {
     rt_enf_server_free(e->srv);
@@ -393,6 +420,35 @@ TEST(pipelined_requests_and_half_close_still_get_every_reply) {
     CHECK(closed_by_server(&e, fd));
     CHECK_EQ_INT(e.core.demotes, 2);
     CHECK_EQ_INT(stats(&e).protocol_errors[RT_ENF_PERR_TRUNCATED], 0);
+    close(fd);
+    env_done(&e);
+}
+
+/* The frames of one read are one batch; its replies are written only after
+ * on_batch_end (the enforcer's checkpoint), and not at all if it fails. */
+TEST(requests_of_one_read_are_one_batch_acknowledged_after_its_end) {
+    struct env e;
+    REQUIRE(env_init(&e));
+    REQUIRE(env_start_with(&e, &batch_ops));
+    int fd = client_ready(&e);
+    REQUIRE(fd >= 0);
+    uint8_t buf[2 * FRAME_MAX];
+    struct rt_msg d = demote_msg(), d2 = demote_msg(), r;
+    d2.u.demote.request_id[0] = 0x01;
+    int n1 = encode(&d, buf), n2 = encode(&d2, buf + n1);
+    REQUIRE(n1 > 0 && n2 > 0);
+    REQUIRE(send_bytes(fd, buf, (size_t)(n1 + n2))); /* one write: two DEMOTEs */
+    REQUIRE(read_msg(&e, fd, &r));
+    CHECK_EQ_INT(r.type, RT_MSG_DEMOTE_ACK);
+    REQUIRE(read_msg(&e, fd, &r));
+    CHECK_EQ_INT(r.u.demote_ack.request_id[0], 0x01);
+    CHECK_EQ_INT(e.core.largest_batch, 2);
+    CHECK(!e.core.demote_outside_batch);
+    e.core.batch_end_result = -EIO; /* the checkpoint failed: the records' ACKs never leave */
+    REQUIRE(send_msg(fd, &d2));
+    CHECK(!read_msg(&e, fd, &r));
+    CHECK_EQ_INT(e.core.demotes, 3);
+    CHECK_EQ_INT(stats(&e).internal_errors, 1);
     close(fd);
     env_done(&e);
 }

@@ -104,6 +104,33 @@ TEST(full_window_demotes_exactly_at_deadline) {
     teardown(&f);
 }
 
+/* rt_engine_next_fire_mono: when to evaluate next so that a completion is
+ * reported when it happens. With fresh evidence the window completes at
+ * D = start + window; with stale evidence (hold), at the breach observation
+ * that arrives after D; none once fired. */
+TEST(next_fire_is_the_earliest_pending_completion) {
+    struct fixture f;
+    REQUIRE(setup(&f));
+    CHECK_EQ_INT(rt_engine_next_fire_mono(f.e), INT64_MAX);
+    obs(&f, "alpha", RT_COND_P0_ALERT, 0, 1);
+    obs(&f, "bravo", RT_COND_ERROR_RATE, 20, 0.5);
+    obs(&f, "alpha", RT_COND_P0_ALERT, 80, 1); /* fresh at D = 100 */
+    CHECK_EQ_INT(rt_engine_next_fire_mono(f.e), BASE + S(100));
+    advance(&f, 50);
+    CHECK_EQ_INT(rt_engine_next_fire_mono(f.e), BASE + S(100)); /* bravo is stale by 120: no completion */
+    advance(&f, 100);
+    REQUIRE(f.n == 1);
+    CHECK_EQ_INT(rt_engine_next_fire_mono(f.e), INT64_MAX);
+    obs_at(&f, "bravo", RT_COND_ERROR_RATE, 130, 130, true, 0.5); /* breach after D = 120, stale evidence */
+    CHECK_EQ_INT(rt_engine_next_fire_mono(f.e), BASE + S(130));
+    CHECK_EQ_INT(f.n, 1); /* reported at the next evaluation, not by the observation */
+    advance(&f, 131);
+    CHECK_EQ_INT(f.n, 2);
+    CHECK_EQ_INT(f.got[1].ts_us, BASE + S(130));
+    CHECK_EQ_INT(rt_engine_next_fire_mono(f.e), INT64_MAX);
+    teardown(&f);
+}
+
 TEST(ok_observation_closes_window_and_breach_reopens_from_zero) {
     struct fixture f;
     REQUIRE(setup(&f));

@@ -274,6 +274,47 @@ TEST(pending_survives_restart_until_acknowledged) {
     teardown(&e);
 }
 
+static int count_record(const struct rt_journal_record *rec, void *ud) {
+    *(int *)ud += rec->value_len ? 1 : -1; /* an empty value deletes (acknowledged) */
+    return 0;
+}
+
+/* Decisions pending in what a crash would leave of the "pending" store. */
+static int durable_records(const struct env *e) {
+    int n = 0;
+    struct rt_journal_load_report rep;
+    return rt_journal_load(e->dir, "pending", count_record, &n, &rep) == 0 ? n : -1;
+}
+
+static bool two_demotes_seen(void *ud) { return ((struct env *)ud)->fake.demotes >= 2; }
+
+/* Group commit: deferred decisions are neither durable nor sent until the
+ * flush, which commits them all at once and then sends them. */
+TEST(deferred_decisions_are_committed_then_sent_by_the_flush) {
+    struct env e;
+    REQUIRE(setup(&e));
+    e.fake.mode = ACK;
+    REQUIRE(fake_listen(&e.fake, e.base, e.sock));
+    REQUIRE(open_handoff(&e) == 0);
+    REQUIRE(run_until(e.base, connected, &e));
+    struct rt_decision a = decision("alpha", T0), b = decision("bravo", T0);
+    rt_handoff_defer(e.h);
+    CHECK_EQ_INT(rt_handoff_submit(e.h, &a, "P0 active 24h"), 0);
+    CHECK_EQ_INT(rt_handoff_submit(e.h, &b, "P0 active 24h"), 0);
+    CHECK_EQ_INT(durable_records(&e), 0);
+    event_base_loop(e.base, EVLOOP_NONBLOCK); /* nothing goes out before the flush */
+    CHECK_EQ_INT(e.fake.demotes, 0);
+    REQUIRE(rt_handoff_flush(e.h) == 0);
+    CHECK_EQ_INT(durable_records(&e), 2);
+    CHECK(run_until(e.base, two_demotes_seen, &e));
+    CHECK(run_until(e.base, no_pending, &e));
+    struct rt_decision c = decision("charlie", T0); /* not deferred any more: at once */
+    CHECK_EQ_INT(rt_handoff_submit(e.h, &c, "P0 active 24h"), 0);
+    CHECK_EQ_INT(durable_records(&e), 1); /* alpha and bravo acknowledged (deleted), charlie */
+    CHECK_EQ_INT(rt_handoff_flush(e.h), 0);
+    teardown(&e);
+}
+
 TEST(bad_frame_from_peer_drops_connection_and_resends) {
     struct env e;
     REQUIRE(setup(&e));

@@ -312,7 +312,7 @@ TEST(silenced_and_inhibited_alerts_still_count) {
     CHECK(st.active);
     CHECK_EQ_INT(st.n_active, 1);
     CHECK_EQ_INT(st.n_silenced, 1);
-    CHECK(has_obs(&r, "delta", true, T("2026-11-24T09:02:33.357Z")));
+    CHECK(has_obs(&r, "delta", true, T("2026-11-24T09:02:33.357999Z"))); /* the API's millisecond, its end */
     CHECK(has_obs(&r, "delta", true, now));
     REQUIRE(rt_p0track_bot_status(t, "gamma", &st) == 0);
     CHECK(st.active);
@@ -405,6 +405,66 @@ TEST(poll_in_flight_does_not_undo_newer_webhooks) {
     CHECK_EQ_INT(rt_p0track_poll(t, NULL, 0, S0 + 5 * MIN, NULL, 0, on_obs, &r, &c), 0);
     CHECK_EQ_INT(c.removed, 1);
     CHECK(has_obs(&r, "beta", false, S0 + 5 * MIN));
+    rt_p0track_free(t);
+}
+
+/* Alertmanager keeps alerts in memory only: right after a restart it lists
+ * none until its clients re-send them. A partial poll must not take that for
+ * a resolve (the window would restart), and must not re-assert the unlisted
+ * alerts either (they are unconfirmed: the evidence goes stale). What the
+ * restarted instance has listed once is authoritative again. */
+TEST(partial_poll_after_alertmanager_restart_resolves_nothing) {
+    struct rt_p0track *t = rt_p0track_new();
+    REQUIRE(t);
+    struct rec r = {0};
+    CHECK_EQ_INT(hook(t, &r, firing("alpha", "01", S0)), 0);
+    CHECK_EQ_INT(hook(t, &r, firing("beta", "02", S0)), 0);
+    CHECK_EQ_INT(hook(t, &r, firing("beta", "03", S0)), 0);
+    const char *bots[] = {"alpha", "beta", "gamma"};
+    /* The restarted Alertmanager has had only beta's "02" re-sent so far. */
+    struct rt_am_alert listed = firing("beta", "02", S0);
+    uint64_t first = rt_p0track_poll_begin(t);
+    rt_p0track_poll_partial(t, first + 1, first); /* another token: no effect */
+    rt_p0track_poll_partial(t, first, first);
+    r.n = 0;
+    struct rt_p0_counts c;
+    CHECK_EQ_INT(rt_p0track_poll_end(t, first, &listed, 1, S0 + MIN, bots, 3, on_obs, &r, &c), 0);
+    CHECK_EQ_INT(c.removed, 0);
+    CHECK_EQ_INT(rt_p0track_alert_count(t), 3);
+    CHECK(bot_active(t, "alpha"));
+    CHECK_EQ_INT(count_obs(&r, "alpha"), 0);       /* unconfirmed: no evidence */
+    CHECK(has_obs(&r, "beta", true, S0 + MIN));    /* confirmed by "02" */
+    CHECK(has_obs(&r, "gamma", false, S0 + MIN));  /* no alert before, none now */
+    CHECK_EQ_INT(r.n, 2);
+    /* Still in the grace: "01" and "03" are kept; "02", which this instance
+     * listed, is gone now: that is a resolve. */
+    uint64_t token = rt_p0track_poll_begin(t);
+    rt_p0track_poll_partial(t, token, first);
+    r.n = 0;
+    CHECK_EQ_INT(rt_p0track_poll_end(t, token, NULL, 0, S0 + 2 * MIN, bots, 3, on_obs, &r, &c), 0);
+    CHECK_EQ_INT(c.removed, 1);
+    CHECK_EQ_INT(rt_p0track_alert_count(t), 2);
+    CHECK_EQ_INT(r.n, 1);
+    CHECK(has_obs(&r, "gamma", false, S0 + 2 * MIN));
+    /* After the grace (no partial): the alerts never re-sent were resolved
+     * while Alertmanager was down; now they are taken as such. */
+    r.n = 0;
+    CHECK_EQ_INT(rt_p0track_poll(t, NULL, 0, S0 + 3 * MIN, bots, 3, on_obs, &r, &c), 0);
+    CHECK_EQ_INT(c.removed, 2);
+    CHECK(has_obs(&r, "alpha", false, S0 + 3 * MIN));
+    CHECK(has_obs(&r, "beta", false, S0 + 3 * MIN));
+    CHECK_EQ_INT(rt_p0track_alert_count(t), 0);
+    /* A webhook resolve applies during a partial poll as usual. */
+    CHECK_EQ_INT(hook(t, &r, firing("beta", "04", S0 + 3 * MIN)), 0);
+    token = rt_p0track_poll_begin(t);
+    rt_p0track_poll_partial(t, token, token);
+    CHECK_EQ_INT(hook(t, &r, resolved("beta", "04", S0 + 3 * MIN, S0 + 4 * MIN)), 0);
+    CHECK(has_obs(&r, "beta", false, S0 + 4 * MIN));
+    r.n = 0;
+    CHECK_EQ_INT(rt_p0track_poll_end(t, token, NULL, 0, S0 + 5 * MIN, bots, 3, on_obs, &r, &c), 0);
+    CHECK(!bot_active(t, "beta"));
+    CHECK(has_obs(&r, "beta", false, S0 + 5 * MIN));
+    CHECK_EQ_INT(rt_p0track_alert_count(t), 0);
     rt_p0track_free(t);
 }
 

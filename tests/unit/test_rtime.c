@@ -1,6 +1,11 @@
 /* RFC 3339 times and durations. */
 #include <errno.h>
 
+#include <math.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+
 #include "common/rtime.h"
 #include "common/strbuf.h"
 #include "tests/unit/harness.h"
@@ -46,6 +51,32 @@ TEST(formats_round_trip) {
         REQUIRE(rt_time_parse(good[i], &t) == 0);
         rt_time_format(t, buf);
         CHECK_EQ_STR(buf, good[i]);
+    }
+}
+
+/* The digits rt_time_format() writes by hand are printf's. */
+TEST(format_writes_what_printf_would) {
+    uint64_t x = 0x2545f4914f6cdd1du;
+    for (int i = 0; i < 20000; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        int64_t us = (int64_t)(x % (INT64_C(253402300800) * RT_USEC_PER_SEC)); /* 1970..9999 */
+        if (i % 3 == 0)
+            us -= us % RT_USEC_PER_SEC;
+        else if (i % 3 == 1)
+            us -= us % 1000;
+        char got[RT_TIME_BUFSZ], want[RT_TIME_BUFSZ];
+        rt_time_format(us, got);
+        struct tm tm;
+        time_t secs = (time_t)(us / RT_USEC_PER_SEC);
+        int frac = (int)(us % RT_USEC_PER_SEC);
+        gmtime_r(&secs, &tm);
+        int n = (int)strftime(want, sizeof(want), "%Y-%m-%dT%H:%M:%S", &tm);
+        snprintf(want + n, sizeof(want) - (size_t)n, frac == 0 ? "Z" : frac % 1000 == 0 ? ".%03dZ" : ".%06dZ",
+                 frac % 1000 == 0 ? frac / 1000 : frac);
+        if (strcmp(got, want) != 0) {
+            CHECK_EQ_STR(got, want);
+            return;
+        }
     }
 }
 
@@ -122,6 +153,52 @@ TEST(json_numbers_are_shortest_round_trip) {
     REQUIRE(!b.oom);
     CHECK_EQ_STR(b.s, "0.02 7.1 1e-07 0 7200 1.5");
     rt_sb_free(&b);
+}
+
+/* rt_format_double() before it bisected: the shortest "%.*g", tried in turn. */
+static void format_double_linear(char buf[32], double v) {
+    if (fabs(v) < 1e15 && v == (double)(int64_t)v) {
+        snprintf(buf, 32, "%.0f", v);
+        return;
+    }
+    for (int prec = 1; prec <= 17; prec++) {
+        snprintf(buf, 32, "%.*g", prec, v);
+        if (strtod(buf, NULL) == v)
+            return;
+    }
+}
+
+static bool same_format(double v) {
+    char a[32], b[32];
+    rt_format_double(a, v);
+    format_double_linear(b, v);
+    if (strcmp(a, b) != 0)
+        fprintf(stderr, "    %a: \"%s\", the linear search gives \"%s\"\n", v, a, b);
+    return strcmp(a, b) == 0;
+}
+
+/* The signed log's canonical numbers use this function: its output must not
+ * change with the faster search. Random bit patterns, short decimals,
+ * ratios like Prometheus's, every power of two, subnormals, edges. */
+TEST(format_double_bisection_gives_the_linear_answer) {
+    uint64_t x = 0x9e3779b97f4a7c15u;
+    int bad = 0;
+    for (int i = 0; i < 30000 && bad < 5; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        double v;
+        memcpy(&v, &x, sizeof(v));
+        bad += isfinite(v) && !same_format(v);
+        bad += !same_format((double)(x % 100000) / pow(10, (double)(x >> 60)));
+        bad += !same_format((double)(x % 1000 + 1) / (double)(x % 997 + 3));
+    }
+    for (int e = -1074; e <= 1023 && bad < 5; e++)
+        bad += !same_format(ldexp(1, e)) + !same_format(-ldexp(1, e)) + !same_format(nextafter(ldexp(1, e), 0)) +
+               !same_format(nextafter(ldexp(1, e), INFINITY));
+    static const double edge[] = {0.1, 0.3, 1e15, 1e15 + 0.5, 9.96, 0.019999999999999997, 5e-324, 1.7976931348623157e308,
+                                  -412.5, 2.2250738585072014e-308, 1e-7, 123456789.123, NAN, INFINITY, -INFINITY};
+    for (size_t i = 0; i < sizeof(edge) / sizeof(edge[0]); i++)
+        bad += !same_format(edge[i]);
+    CHECK(bad == 0);
 }
 
 TEST(json_strings_are_escaped_and_valid_utf8) {

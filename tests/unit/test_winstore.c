@@ -215,6 +215,94 @@ TEST(corrupt_store_is_reported_never_treated_as_empty) {
     remove_dir(dir);
 }
 
+/* A batch touching many bots is committed in parts of about 4 MiB (the
+ * first poll of a large fleet would otherwise buffer it all), and nothing
+ * of it is lost across a restart. */
+TEST(large_batch_is_committed_in_parts) {
+    char *dir = make_dir();
+    struct rt_policy *p = policy();
+    REQUIRE(dir && p);
+    struct rt_engine *e = rt_engine_new(p);
+    struct rt_winstore *w = NULL;
+    struct rt_journal_load_report rep;
+    struct rt_journal_stats st0, st;
+    struct decisions d = {0};
+    REQUIRE(rt_winstore_open(dir, e, "boot-1", at(0), NULL, &w, &rep) == 0);
+    rt_winstore_get_stats(w, &st0);
+    enum { BOTS = 40000 };
+    char bot[32];
+    for (int i = 0; i < BOTS; i++) {
+        snprintf(bot, sizeof(bot), "bot-%06d", i);
+        observe(e, bot, RT_COND_ERROR_RATE, 1, 0.5, &d);
+    }
+    rt_winstore_get_stats(w, &st);
+    CHECK(st.commits >= st0.commits + 2);      /* more than 8 MiB were put */
+    CHECK(st.pending_bytes < (4u << 20) + 1024); /* never more than a part buffered */
+    REQUIRE(rt_winstore_commit(w) == 0);
+    rt_winstore_close(w);
+    rt_engine_free(e);
+    e = rt_engine_new(p);
+    REQUIRE(rt_winstore_open(dir, e, "boot-1", at(2), NULL, &w, &rep) == 0);
+    CHECK_EQ_INT(rt_engine_bot_count(e), BOTS);
+    struct rt_cond_status cs;
+    REQUIRE(rt_engine_cond_status(e, "bot-039999", RT_COND_ERROR_RATE, at(2), &cs) == 0);
+    CHECK(cs.window_open);
+    rt_winstore_close(w);
+    rt_engine_free(e);
+    rt_policy_free(p);
+    remove_dir(dir);
+}
+
+struct hook {
+    struct rt_winstore *w;
+    int calls, fail_at;
+    uint64_t commits_seen[8];
+};
+
+static int pre_commit(void *ud) {
+    struct hook *h = ud;
+    struct rt_journal_stats st;
+    rt_winstore_get_stats(h->w, &st);
+    if (h->calls < 8)
+        h->commits_seen[h->calls] = st.commits;
+    return ++h->calls == h->fail_at ? -EIO : 0;
+}
+
+/* The pre-commit hook runs before every commit, the partial ones of a large
+ * batch included, and its failure fails the commit. */
+TEST(pre_commit_hook_runs_before_every_commit) {
+    char *dir = make_dir();
+    struct rt_policy *p = policy();
+    REQUIRE(dir && p);
+    struct rt_engine *e = rt_engine_new(p);
+    struct rt_winstore *w = NULL;
+    struct rt_journal_load_report rep;
+    struct decisions d = {0};
+    REQUIRE(rt_winstore_open(dir, e, "boot-1", at(0), NULL, &w, &rep) == 0);
+    struct hook h = {.w = w};
+    rt_winstore_set_pre_commit(w, pre_commit, &h);
+    char bot[32];
+    for (int i = 0; i < 40000; i++) {
+        snprintf(bot, sizeof(bot), "bot-%06d", i);
+        observe(e, bot, RT_COND_ERROR_RATE, 1, 0.5, &d);
+    }
+    struct rt_journal_stats st;
+    rt_winstore_get_stats(w, &st);
+    CHECK(h.calls >= 2 && (uint64_t)h.calls == st.commits - h.commits_seen[0]); /* one call per commit */
+    for (int i = 1; i < h.calls && i < 8; i++)
+        CHECK_EQ_INT(h.commits_seen[i], h.commits_seen[i - 1] + 1); /* each before its own commit */
+    REQUIRE(rt_winstore_commit(w) == 0);
+    observe(e, "late", RT_COND_ERROR_RATE, 2, 0.5, &d);
+    h.fail_at = h.calls + 1;
+    CHECK_EQ_INT(rt_winstore_commit(w), -EIO);
+    rt_winstore_get_stats(w, &st);
+    CHECK_EQ_INT(st.pending_records, 1); /* not committed */
+    rt_winstore_close(w);
+    rt_engine_free(e);
+    rt_policy_free(p);
+    remove_dir(dir);
+}
+
 TEST(engine_must_be_empty_and_boot_id_bounded) {
     char *dir = make_dir();
     struct rt_policy *p = policy();
