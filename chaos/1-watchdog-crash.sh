@@ -32,6 +32,7 @@
 set -u
 IT_BUILD=${1:-build}
 . tests/integration/lib.sh
+. chaos/lib.sh
 . tests/integration/lib_peers.sh
 peers_setup
 trap 'chattr -a "$IT_DIR"/enf/* 2>/dev/null; it_cleanup' EXIT
@@ -54,10 +55,8 @@ WDP=$(it_port)
 AM=http://127.0.0.1:$AMP
 WD=http://127.0.0.1:$WDP
 ST=$WD/api/v1/status
-origin=chaos.ratchet.invalid/commands
-openssl genpkey -algorithm ed25519 -out "$d/key.pem" 2>/dev/null && chmod 400 "$d/key.pem"
-openssl pkey -in "$d/key.pem" -pubout -out "$d/key.pub"
-mkdir -m 700 "$d/enf" "$d/wd"
+chaos_enforcer_files
+mkdir -m 700 "$d/wd"
 echo "chaos-webhook-token-$$" >"$d/token" && chmod 600 "$d/token"
 cat >"$d/am.yml" <<EOF
 route:
@@ -78,21 +77,7 @@ EOF
 cat >"$d/policy.json" <<EOF
 {"version": 1, "conditions": {"p0_alert": {"window": "${WIN}s", "max_evidence_age": "10s"}}}
 EOF
-i=1
-{
-    printf '{"version": 1, "bots": ['
-    while [ "$i" -le "$RUNS" ]; do
-        [ "$i" -gt 1 ] && printf ', '
-        printf '{"id": "w%02d", "readiness": "general_live"}' "$i"
-        i=$((i + 1))
-    done
-    printf ']}\n'
-} >"$d/bots.json"
-cat >"$d/enf.json" <<EOF
-{"version":1,"socket":"$d/enf.sock","allowed_peers":{"uids":[$(id -u)]},"state_dir":"$d/enf",
- "origin":"$origin","key":{"file":"$d/key.pem"},"key_name":"chaos-key",
- "policy_file":"$d/policy.json","checkpoint_interval":"1h","watchdog_silence":"1h"}
-EOF
+chaos_bots_file "$d/bots.json" w%02d "$RUNS"
 cat >"$d/wd.json" <<EOF
 {"version": 1,
  "listen": [{"address": "127.0.0.1", "port": $WDP}],

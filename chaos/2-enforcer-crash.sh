@@ -41,6 +41,7 @@
 set -u
 IT_BUILD=${1:-build}
 . tests/integration/lib.sh
+. chaos/lib.sh
 it_setup
 trap 'chattr -a "$IT_DIR"/enf/* 2>/dev/null; it_cleanup' EXIT
 PY=python3
@@ -57,28 +58,13 @@ port=$(it_port)
 cp_port=$(it_port)
 WD=http://127.0.0.1:$port
 origin=chaos.ratchet.invalid/commands
-openssl genpkey -algorithm ed25519 -out "$d/key.pem" 2>/dev/null && chmod 400 "$d/key.pem"
-openssl pkey -in "$d/key.pem" -pubout -out "$d/key.pub"
-mkdir -m 700 "$d/enf" "$d/wd" "$d/cp"
+chaos_enforcer_files
+mkdir -m 700 "$d/wd" "$d/cp"
 printf 'chaos-token\n' >"$d/token" && chmod 600 "$d/token"
 cat >"$d/policy.json" <<EOF
 {"version":1,"conditions":{"p0_alert":{"window":"5s","max_evidence_age":"1m"}}}
 EOF
-i=1
-{
-    printf '{"version":1,"bots":['
-    while [ "$i" -le "$RUNS" ]; do
-        [ "$i" -gt 1 ] && printf ','
-        printf '{"id":"b%03d","readiness":"general_live"}' "$i"
-        i=$((i + 1))
-    done
-    printf ']}\n'
-} >"$d/bots.json"
-cat >"$d/enf.json" <<EOF
-{"version":1,"socket":"$d/enf.sock","allowed_peers":{"uids":[$(id -u)]},"state_dir":"$d/enf",
- "origin":"$origin","key":{"file":"$d/key.pem"},"key_name":"chaos-key",
- "policy_file":"$d/policy.json","checkpoint_interval":"1h","watchdog_silence":"1h"}
-EOF
+chaos_bots_file "$d/bots.json" b%03d "$RUNS"
 cat >"$d/wd.json" <<EOF
 {"version":1,"listen":[{"address":"127.0.0.1","port":$port}],"auth":{"bearer_token_file":"$d/token"},
  "policy_file":"$d/policy.json","state_dir":"$d/wd","bots":{"file":"$d/bots.json"},

@@ -155,7 +155,7 @@ cat >"$IT_DIR/wd.json" <<EOF
  "cvss": {"url_template": "$CV/{bot}.json", "format": "auto", "interval": "1s"},
  "http_client": {"timeout": "${TIMEOUT}s", "max_concurrency": 16}}
 EOF
-cf_enforcer_files
+chaos_enforcer_files
 
 # ---- peers ----
 start_static exporter "$IT_DIR/exporter" "$EXP" || it_bad "exporter starts"

@@ -145,7 +145,7 @@ cat >"$IT_DIR/wd.json" <<EOF
  "enforcer": {"socket": "$IT_DIR/enf.sock"},
  "alertmanager": {"url": "$AM1", "poll_interval": "1s", "restart_grace": "${GRACE}s"}}
 EOF
-cf_enforcer_files
+chaos_enforcer_files
 
 # ---- peers ----
 start_static exporter "$IT_DIR/exporter" "$EXP" || it_bad "exporter starts"

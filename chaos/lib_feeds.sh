@@ -2,6 +2,8 @@
 # (POSIX sh; sourced after tests/integration/lib.sh and lib_peers.sh).
 # Each function waits for an observable condition; none sleeps blindly.
 
+. chaos/lib.sh
+
 # cf_seed: CHAOS_SEED if given, else a fresh one; printed so that a failed
 # run can be repeated with CHAOS_SEED=N.
 cf_seed() {
@@ -14,19 +16,6 @@ cf_seed() {
 cf_cleanup() {
     chattr -a "$IT_DIR"/enf/* 2>/dev/null
     it_cleanup
-}
-
-# cf_enforcer_files: a signing key, the enforcer's configuration and its
-# state directory under $IT_DIR; the policy is $IT_DIR/policy.json.
-cf_enforcer_files() {
-    openssl genpkey -algorithm ed25519 -out "$IT_DIR/key.pem" 2>/dev/null && chmod 400 "$IT_DIR/key.pem"
-    openssl pkey -in "$IT_DIR/key.pem" -pubout -out "$IT_DIR/key.pub"
-    mkdir -m 700 "$IT_DIR/enf"
-    cat >"$IT_DIR/enf.json" <<EOF
-{"version":1,"socket":"$IT_DIR/enf.sock","allowed_peers":{"uids":[$(id -u)]},"state_dir":"$IT_DIR/enf",
- "origin":"chaos.ratchet.invalid/commands","key":{"file":"$IT_DIR/key.pem"},"key_name":"chaos-key",
- "policy_file":"$IT_DIR/policy.json","checkpoint_interval":"1h","watchdog_silence":"1h"}
-EOF
 }
 
 # cf_start_enforcer: start it and wait for its socket. Sets ENF_PID.
