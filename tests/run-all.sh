@@ -8,7 +8,7 @@ build=${1:-build}
 total_pass=0 total_fail=0
 failed_suites=""
 log=$(mktemp)
-trap 'rm -f "$log" "${fuzz_log:-}" "${fuzz_log:-}.rc"' EXIT
+trap 'rm -f "$log"' EXIT
 
 run_suite() {
     name=$1; shift
@@ -45,24 +45,14 @@ for s in tests/cli/*.sh tests/replay/run.sh tests/cmdlog/t_recipe.sh; do
     [ -f "$s" ] && run_suite "$s" sh "$s" "$build"
 done
 
-# The short fuzzing pass (corpora, regressions, then ~10 s per harness; make
-# fuzz runs longer) runs at the lowest priority beside the systemd suites,
-# which mostly wait for debootstrap's downloads and for systemd, so that the
-# whole suite stays within its time budget. Its result is counted after them.
-fuzz_log=$(mktemp)
-fuzz_pid=""
-if [ -f fuzz/run.sh ]; then
-    (nice -n 19 sh fuzz/run.sh "$build" "${RATCHET_FUZZ_SECONDS:-10}" >"$fuzz_log" 2>&1; echo $? >"$fuzz_log.rc") &
-    fuzz_pid=$!
-fi
 for s in tests/systemd/t_*.sh; do
     [ -f "$s" ] && run_suite "$s" sh "$s" "$build"
 done
-if [ -n "$fuzz_pid" ]; then
-    wait "$fuzz_pid"
-    run_suite fuzz sh -c 'cat "$1"; exit "$(cat "$1.rc")"' sh "$fuzz_log"
-fi
-rm -f "$fuzz_log" "$fuzz_log.rc"
+# A short fuzzing pass (corpora, regressions, then ~10 s per harness; make
+# fuzz runs longer). Run alone: with fuzzers beside it, the systemd that
+# t_systemd.sh boots in a namespace died at start in 2 of 3 runs (not
+# understood yet; alone it has not failed).
+[ -f fuzz/run.sh ] && run_suite fuzz sh fuzz/run.sh "$build" "${RATCHET_FUZZ_SECONDS:-10}"
 
 # Timing-sensitive suites run alone.
 for s in tests/integration/t_*.sh chaos/[0-9]*.sh; do
