@@ -49,9 +49,7 @@ for s in tests/systemd/t_*.sh; do
     [ -f "$s" ] && run_suite "$s" sh "$s" "$build"
 done
 # A short fuzzing pass (corpora, regressions, then ~10 s per harness; make
-# fuzz runs longer). Run alone: with fuzzers beside it, the systemd that
-# t_systemd.sh boots in a namespace died at start in 2 of 3 runs (not
-# understood yet; alone it has not failed).
+# fuzz runs longer), run alone like every other suite.
 [ -f fuzz/run.sh ] && run_suite fuzz sh fuzz/run.sh "$build" "${RATCHET_FUZZ_SECONDS:-10}"
 
 # Timing-sensitive suites run alone.
