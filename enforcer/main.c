@@ -3,7 +3,6 @@
  * undo anything. See ratchet-enforcer(8) and docs/enforcer.md. */
 #include <errno.h>
 #include <event2/event.h>
-#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +13,7 @@
 #include <unistd.h>
 
 #include "cmdlog/logkey.h"
+#include "common/daemon.h"
 #include "common/jsoncheck.h"
 #include "common/log.h"
 #include "common/rtime.h"
@@ -22,9 +22,6 @@
 #include "enforcer/core.h"
 #include "enforcer/server.h"
 
-#ifndef RATCHET_VERSION
-#define RATCHET_VERSION "0.1.0"
-#endif
 
 struct daemon {
     struct event_base *base;
@@ -179,15 +176,6 @@ static int load_keys(struct daemon *d) {
     return r;
 }
 
-static int load_policy(struct daemon *d) {
-    struct rt_policy_errors errs = {0};
-    int r = d->cfg->policy_file ? rt_policy_load_file(d->cfg->policy_file, &d->policy, &errs)
-                                : rt_policy_default(&d->policy);
-    if (r < 0)
-        rt_jcheck_print_errors(stderr, d->cfg->policy_file ? d->cfg->policy_file : "(default policy)", &errs, r);
-    return r;
-}
-
 static int listen_fd(void) {
     int n = sd_listen_fds(1);
     if (n != 1) {
@@ -281,48 +269,24 @@ static void stop(struct daemon *d) {
 
 int main(int argc, char **argv) {
     rt_json_alloc_init();
-    static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
-                                         {"check-config", no_argument, NULL, 'k'},
-                                         {"log-level", required_argument, NULL, 'l'},
-                                         {"version", no_argument, NULL, 'V'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {NULL, 0, NULL, 0}};
-    const char *config = NULL;
-    bool check_only = false;
-    int level = LOG_INFO, c;
-    while ((c = getopt_long(argc, argv, "c:", opts, NULL)) != -1) {
-        switch (c) {
-        case 'c': config = optarg; break;
-        case 'k': check_only = true; break;
-        case 'l':
-            if (rt_log_level_from_name(optarg, &level) < 0) {
-                fprintf(stderr, "ratchet-enforcer: unknown log level \"%s\"\n", optarg);
-                return 2;
-            }
-            break;
-        case 'V': printf("ratchet-enforcer %s\n", RATCHET_VERSION); return 0;
-        case 'h': printf("usage: ratchet-enforcer --config FILE [--check-config] [--log-level LEVEL]\n"); return 0;
-        default: fprintf(stderr, "usage: ratchet-enforcer --config FILE [--check-config]\n"); return 2;
-        }
-    }
-    if (!config || optind != argc) {
-        fprintf(stderr, "usage: ratchet-enforcer --config FILE [--check-config]\n");
-        return 2;
-    }
-    rt_log_init("ratchet-enforcer", level);
+    struct rt_daemon_args args;
+    int status = rt_daemon_parse_args("ratchet-enforcer", argc, argv, &args);
+    if (status >= 0)
+        return status;
+    rt_log_init("ratchet-enforcer", args.log_level);
     struct daemon d = {0};
     struct rt_policy_errors errs = {0};
-    int r = rt_enf_config_load(config, &d.cfg, &errs);
+    int r = rt_enf_config_load(args.config, &d.cfg, &errs);
     if (r < 0) {
-        rt_jcheck_print_errors(stderr, config, &errs, r);
+        rt_jcheck_print_errors(stderr, args.config, &errs, r);
         return 1;
     }
-    if (load_policy(&d) < 0) {
+    if (rt_daemon_load_policy(d.cfg->policy_file, &d.policy) < 0) {
         stop(&d);
         return 1;
     }
-    if (check_only) {
-        printf("%s: ok\n", config);
+    if (args.check_only) {
+        printf("%s: ok\n", args.config);
         stop(&d);
         return 0;
     }

@@ -3,13 +3,13 @@
  * One libevent loop, no threads. See ratchet-watchdog(8). */
 #include <errno.h>
 #include <event2/event.h>
-#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <systemd/sd-daemon.h>
 
+#include "common/daemon.h"
 #include "common/jsoncheck.h"
 #include "common/log.h"
 #include "common/rtime.h"
@@ -34,20 +34,6 @@ struct daemon {
     uint64_t watchdog_usec;
     int exit_status;
 };
-
-static void usage(FILE *f) {
-    fprintf(f, "usage: ratchet-watchdog --config FILE [--check-config] [--log-level LEVEL]\n"
-               "       ratchet-watchdog --version\n");
-}
-
-static int load_policy(struct daemon *d) {
-    struct rt_policy_errors errs = {0};
-    int r = d->cfg->policy_file ? rt_policy_load_file(d->cfg->policy_file, &d->policy, &errs)
-                                : rt_policy_default(&d->policy);
-    if (r < 0)
-        rt_jcheck_print_errors(stderr, d->cfg->policy_file ? d->cfg->policy_file : "(default policy)", &errs, r);
-    return r;
-}
 
 static int check_matcher(const struct rt_wd_config *cfg) {
     if (!cfg->alertmanager.enabled)
@@ -230,48 +216,24 @@ static void stop(struct daemon *d) {
 
 int main(int argc, char **argv) {
     rt_json_alloc_init();
-    static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
-                                         {"check-config", no_argument, NULL, 'k'},
-                                         {"log-level", required_argument, NULL, 'l'},
-                                         {"version", no_argument, NULL, 'V'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {NULL, 0, NULL, 0}};
-    const char *config = NULL;
-    bool check_only = false;
-    int level = LOG_INFO, c;
-    while ((c = getopt_long(argc, argv, "c:", opts, NULL)) != -1) {
-        switch (c) {
-        case 'c': config = optarg; break;
-        case 'k': check_only = true; break;
-        case 'l':
-            if (rt_log_level_from_name(optarg, &level) < 0) {
-                fprintf(stderr, "ratchet-watchdog: unknown log level \"%s\"\n", optarg);
-                return 2;
-            }
-            break;
-        case 'V': printf("ratchet-watchdog %s\n", RATCHET_VERSION); return 0;
-        case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
-        }
-    }
-    if (!config || optind != argc) {
-        usage(stderr);
-        return 2;
-    }
-    rt_log_init("ratchet-watchdog", level);
+    struct rt_daemon_args args;
+    int status = rt_daemon_parse_args("ratchet-watchdog", argc, argv, &args);
+    if (status >= 0)
+        return status;
+    rt_log_init("ratchet-watchdog", args.log_level);
     struct daemon d = {0};
     struct rt_policy_errors errs = {0};
-    int r = rt_wd_config_load(config, &d.cfg, &errs);
+    int r = rt_wd_config_load(args.config, &d.cfg, &errs);
     if (r < 0) {
-        rt_jcheck_print_errors(stderr, config, &errs, r);
+        rt_jcheck_print_errors(stderr, args.config, &errs, r);
         return 1;
     }
-    if (load_policy(&d) < 0 || check_matcher(d.cfg) < 0) {
+    if (rt_daemon_load_policy(d.cfg->policy_file, &d.policy) < 0 || check_matcher(d.cfg) < 0) {
         stop(&d);
         return 1;
     }
-    if (check_only) {
-        printf("%s: ok\n", config);
+    if (args.check_only) {
+        printf("%s: ok\n", args.config);
         stop(&d);
         return 0;
     }
