@@ -719,8 +719,10 @@ it_check "the demote record for alpha is in $LOG" it_wait_for 30 demoted
 it_check "exactly one demote record for alpha" test "$(in_root grep -c '"type":"demote".*"bot":"alpha"' "$LOG")" = 1
 it_check "ratchetctl log verify (installed, run by on-call) accepts the log" \
     as_oncall ratchetctl log verify --log "$LOG" --pubkey /etc/ratchet/enforcer.pub
-it_check "readiness.json shows alpha in limited_live" \
-    in_root grep -q '"id":"alpha","readiness":"limited_live"' /var/lib/ratchet-enforcer/readiness.json
+# The enforcer replaces its readiness view after the record is durable (and
+# after the signed checkpoint): the record can be seen first.
+alpha_limited() { in_root grep -q '"id":"alpha","readiness":"limited_live"' /var/lib/ratchet-enforcer/readiness.json; }
+it_check "readiness.json shows alpha in limited_live" it_wait_for 10 alpha_limited
 it_not "... and beta is not in limited_live" \
     in_root grep -q '"id":"beta","readiness":"limited_live"' /var/lib/ratchet-enforcer/readiness.json
 it_check "commands.log is owned by ratchet-enforcer, mode 0644" \
