@@ -37,6 +37,7 @@ struct parser {
     size_t max_samples;
     size_t cap;         /* allocated samples */
     bool items_parsed;  /* the result's series were reached */
+    bool fast;          /* vector series through the hand-written scanner */
 };
 
 /* Copy src into dst (capacity cap > 0), cutting at a UTF-8 character
@@ -129,7 +130,9 @@ static bool is_special(const char *s) {
 int rt_prom_parse_value(const char *s, bool *known, double *value) {
     if (!s || strnlen(s, VALUE_MAX + 1) > VALUE_MAX)
         return -EINVAL;
-    if (is_special(s)) {
+    /* Every special starts with a sign or a letter: numbers skip the search. */
+    bool digit_first = is_digit(s[0]) || s[0] == '.';
+    if (!digit_first && is_special(s)) {
         *known = false;
         *value = 0;
         return 0;
@@ -201,36 +204,62 @@ static void skip(struct parser *p, size_t *counter, const char *fmt, ...) {
     utf8_copy(p->res->message, sizeof p->res->message, buf);
 }
 
+#define BAD_POINT "expected [timestamp, \"value\"]"
+#define BAD_TS "timestamp is not a number of seconds between 1970 and 9999"
+#define BAD_VALUE_TYPE "value is not a string"
+#define BAD_VALUE "value is not a number"
+
+/* A timestamp JSON integer (seconds) into *us; false if out of range. */
+static bool ts_from_int(json_int_t sec, int64_t *us) {
+    if (sec < 0 || sec >= MAX_TS_SEC)
+        return false;
+    *us = (int64_t)sec * 1000000;
+    return true;
+}
+
+/* A timestamp JSON real (seconds) into *us; false if out of range. */
+static bool ts_from_real(double sec, int64_t *us) {
+    if (!(sec >= 0 && sec < (double)MAX_TS_SEC))
+        return false;
+    *us = llround(sec * 1e6);
+    return true;
+}
+
 static bool ts_from_json(json_t *j, int64_t *us) {
-    if (json_is_integer(j)) {
-        json_int_t sec = json_integer_value(j);
-        if (sec < 0 || sec >= MAX_TS_SEC)
-            return false;
-        *us = (int64_t)sec * 1000000;
-        return true;
-    }
-    if (json_is_real(j)) {
-        double sec = json_real_value(j);
-        if (!(sec >= 0 && sec < (double)MAX_TS_SEC))
-            return false;
-        *us = llround(sec * 1e6);
-        return true;
-    }
+    if (json_is_integer(j))
+        return ts_from_int(json_integer_value(j), us);
+    if (json_is_real(j))
+        return ts_from_real(json_real_value(j), us);
     return false;
 }
 
 /* One [ts, "value"] pair into *s. Returns NULL or what is wrong with it. */
 static const char *parse_point(json_t *pt, struct rt_prom_sample *s) {
     if (!json_is_array(pt) || json_array_size(pt) != 2)
-        return "expected [timestamp, \"value\"]";
+        return BAD_POINT;
     if (!ts_from_json(json_array_get(pt, 0), &s->ts_us))
-        return "timestamp is not a number of seconds between 1970 and 9999";
+        return BAD_TS;
     json_t *v = json_array_get(pt, 1);
     if (!json_is_string(v))
-        return "value is not a string";
+        return BAD_VALUE_TYPE;
     if (rt_prom_parse_value(json_string_value(v), &s->known, &s->value) < 0)
-        return "value is not a number";
+        return BAD_VALUE;
     return NULL;
+}
+
+static void skip_no_bot(struct parser *p, size_t idx) {
+    skip(p, &p->res->no_bot, "result[%zu]: no \"%s\" label", idx, p->label);
+}
+
+/* Whether the bot label's value is a bot id; skips the series if not. */
+static bool bot_usable(struct parser *p, const char *bot, size_t idx) {
+    if (rt_bot_id_valid(bot))
+        return true;
+    char shown[80];
+    utf8_copy(shown, sizeof shown, bot);
+    skip(p, &p->res->invalid_bot, "result[%zu]: %s label \"%s\" is not a valid bot id", idx, p->label,
+         shown);
+    return false;
 }
 
 /* Adds the points of one result item, or skips the series. Returns 0,
@@ -250,7 +279,7 @@ static int parse_series(struct parser *p, json_t *item, size_t idx, bool matrix)
     }
     json_t *botj = json_object_get(metric, p->label);
     if (!botj) {
-        skip(p, &res->no_bot, "result[%zu]: no \"%s\" label", idx, p->label);
+        skip_no_bot(p, idx);
         return 0;
     }
     if (!json_is_string(botj)) {
@@ -258,13 +287,8 @@ static int parse_series(struct parser *p, json_t *item, size_t idx, bool matrix)
         return 0;
     }
     const char *bot = json_string_value(botj);
-    if (!rt_bot_id_valid(bot)) {
-        char shown[80];
-        utf8_copy(shown, sizeof shown, bot);
-        skip(p, &res->invalid_bot, "result[%zu]: %s label \"%s\" is not a valid bot id", idx,
-             p->label, shown);
+    if (!bot_usable(p, bot, idx))
         return 0;
-    }
 
     json_t *points = json_object_get(item, key);
     if (!points) {
@@ -397,10 +421,11 @@ static bool label_name_valid(const char *s) {
  * A DOM of 100,000 series costs jansson hundreds of megabytes of small
  * allocations and most of the time budget. So when the body has the usual
  * shape, the result array is cut out: jansson loads the envelope with "[]"
- * in its place, then each series on its own. Every byte is still checked:
- * the envelope and each series by jansson, the array's brackets and commas
- * here. Escaped keys or anything unexpected fall back to loading the whole
- * body, which gives the same samples and errors. */
+ * in its place, then each series is read on its own (by the scanner below
+ * or by jansson). Every byte is still checked: the envelope by jansson, each
+ * series by the scanner or jansson, the array's brackets and commas here.
+ * Escaped keys or anything unexpected fall back to loading the whole body,
+ * which gives the same samples and errors. */
 
 struct span {
     size_t start, end; /* [start, end): '[' ... ']' */
@@ -491,6 +516,246 @@ static bool find_result_array(const char *s, size_t len, struct span *sp) {
     return true;
 }
 
+/* ---- vector series without jansson ----
+ *
+ * jansson builds a small DOM for every series, which was most of the parse
+ * of a large vector. The usual series, {"metric":{"l":"v",...},"value":[ts,
+ * "v"]} with plain ASCII strings, is read here instead. The scanner only
+ * accepts what jansson accepts and reads the same values from it (a stricter
+ * subset: no escapes, no bytes above 0x7F, no key but "metric" and "value",
+ * label values strings, a timestamp of digits, at most 15 of them if it has
+ * a fraction, no exponent, duplicate keys refused as jansson does); for
+ * anything else it declines and the series goes to jansson, which decides.
+ * The series is then applied by the same steps as parse_series().
+ * rt_prom_parse_jansson() turns the scanner off: tests/unit/test_prometheus.c
+ * and fuzz/fuzz_prometheus.c check that both give the same answer. */
+
+#define FAST_DECLINED 1
+#define FAST_MAX_LABELS 64   /* more: jansson */
+#define FAST_TEXT_MAX 256    /* longer bot label values: jansson */
+#define FAST_TS_DIGITS 15    /* decimals of up to 15 digits are exact as N / 10^k */
+
+struct text {
+    const char *s;
+    size_t n;
+};
+
+struct fast_series {
+    struct text bot;   /* s NULL: no bot label */
+    bool ts_is_int;    /* jansson would make the timestamp an integer */
+    json_int_t ts_int;
+    double ts_real;
+    struct text value;
+    size_t end;        /* after the closing brace */
+};
+
+static bool text_is(const struct text *t, const char *want) {
+    size_t n = strlen(want);
+    return t->n == n && memcmp(t->s, want, n) == 0;
+}
+
+/* A string without escapes, control characters or non-ASCII bytes at
+ * s[*i] == '"'; *i moves past its closing quote. */
+static bool fast_string(const char *s, size_t *i, size_t end, struct text *out) {
+    if (*i >= end || s[*i] != '"')
+        return false;
+    size_t k = *i + 1;
+    while (k < end && (unsigned char)s[k] >= 0x20 && (unsigned char)s[k] < 0x80 && s[k] != '"' &&
+           s[k] != '\\')
+        k++;
+    if (k >= end || s[k] != '"')
+        return false;
+    *out = (struct text){s + *i + 1, k - *i - 1};
+    *i = k + 1;
+    return true;
+}
+
+/* A non-negative JSON number as jansson reads it: an integer (no fraction,
+ * no exponent; jansson's strtoll) or a real (strtod, correctly rounded:
+ * N / 10^k is too when N < 2^53 and k <= 22, both exact doubles). */
+static bool fast_timestamp(const char *s, size_t *i, size_t end, struct fast_series *fs) {
+    static const double pow10[FAST_TS_DIGITS + 1] = {1e0, 1e1, 1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                                     1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15};
+    size_t k = *i, digits = 0, frac = 0;
+    uint64_t n = 0;
+    if (k >= end || !is_digit(s[k]))
+        return false;
+    if (s[k] == '0' && k + 1 < end && is_digit(s[k + 1]))
+        return false; /* leading zero: jansson refuses it */
+    for (; k < end && is_digit(s[k]) && digits < 18; k++, digits++)
+        n = n * 10 + (uint64_t)(s[k] - '0');
+    if (k < end && is_digit(s[k]))
+        return false; /* 19 digits or more: jansson's range checks */
+    if (k < end && (s[k] == 'e' || s[k] == 'E'))
+        return false;
+    if (k >= end || s[k] != '.') {
+        fs->ts_is_int = true;
+        fs->ts_int = (json_int_t)n;
+        *i = k;
+        return true;
+    }
+    for (k++; k < end && is_digit(s[k]) && digits < FAST_TS_DIGITS; k++, digits++, frac++)
+        n = n * 10 + (uint64_t)(s[k] - '0');
+    if (frac == 0 || digits > FAST_TS_DIGITS || (k < end && (is_digit(s[k]) || s[k] == 'e' || s[k] == 'E')))
+        return false;
+    fs->ts_is_int = false;
+    fs->ts_real = (double)n / pow10[frac];
+    *i = k;
+    return true;
+}
+
+/* "value": [ts, "v"] at s[*i] == '['. */
+static bool fast_point(const char *s, size_t *i, size_t end, struct fast_series *fs) {
+    size_t k = *i;
+    if (k >= end || s[k] != '[')
+        return false;
+    k = skip_ws(s, k + 1, end);
+    if (!fast_timestamp(s, &k, end, fs))
+        return false;
+    k = skip_ws(s, k, end);
+    if (k >= end || s[k] != ',')
+        return false;
+    k = skip_ws(s, k + 1, end);
+    if (!fast_string(s, &k, end, &fs->value))
+        return false;
+    k = skip_ws(s, k, end);
+    if (k >= end || s[k] != ']')
+        return false;
+    *i = k + 1;
+    return true;
+}
+
+/* "metric": {"name": "value", ...} at s[*i] == '{', all values strings,
+ * names distinct. */
+static bool fast_metric(const char *s, size_t *i, size_t end, const char *label, struct fast_series *fs) {
+    struct text names[FAST_MAX_LABELS];
+    size_t n = 0, k = *i;
+    if (k >= end || s[k] != '{')
+        return false;
+    k = skip_ws(s, k + 1, end);
+    if (k < end && s[k] == '}') {
+        *i = k + 1;
+        return true;
+    }
+    for (;;) {
+        struct text name, value;
+        if (n == FAST_MAX_LABELS || !fast_string(s, &k, end, &name))
+            return false;
+        for (size_t j = 0; j < n; j++)
+            if (names[j].n == name.n && memcmp(names[j].s, name.s, name.n) == 0)
+                return false; /* jansson refuses duplicate keys */
+        names[n++] = name;
+        k = skip_ws(s, k, end);
+        if (k >= end || s[k] != ':')
+            return false;
+        k = skip_ws(s, k + 1, end);
+        if (!fast_string(s, &k, end, &value))
+            return false;
+        if (text_is(&name, label)) {
+            if (value.n >= FAST_TEXT_MAX)
+                return false;
+            fs->bot = value;
+        }
+        k = skip_ws(s, k, end);
+        if (k < end && s[k] == '}') {
+            *i = k + 1;
+            return true;
+        }
+        if (k >= end || s[k] != ',')
+            return false;
+        k = skip_ws(s, k + 1, end);
+    }
+}
+
+/* One series object at s[i] == '{' with exactly the members "metric" and
+ * "value", in either order. */
+static bool fast_scan_series(const char *s, size_t i, size_t end, const char *label, struct fast_series *fs) {
+    bool metric = false, value = false;
+    *fs = (struct fast_series){0};
+    if (i >= end || s[i] != '{')
+        return false;
+    i = skip_ws(s, i + 1, end);
+    for (;;) {
+        struct text key;
+        if (!fast_string(s, &i, end, &key))
+            return false;
+        i = skip_ws(s, i, end);
+        if (i >= end || s[i] != ':')
+            return false;
+        i = skip_ws(s, i + 1, end);
+        if (text_is(&key, "metric") && !metric) {
+            if (!fast_metric(s, &i, end, label, fs))
+                return false;
+            metric = true;
+        } else if (text_is(&key, "value") && !value) {
+            if (!fast_point(s, &i, end, fs))
+                return false;
+            value = true;
+        } else {
+            return false;
+        }
+        i = skip_ws(s, i, end);
+        if (i < end && s[i] == '}')
+            break;
+        if (i >= end || s[i] != ',')
+            return false;
+        i = skip_ws(s, i + 1, end);
+    }
+    fs->end = i + 1;
+    return metric && value;
+}
+
+/* parse_series() of a vector item, from what the scanner read. */
+static int fast_apply(struct parser *p, const struct fast_series *fs, size_t idx) {
+    struct rt_prom_result *res = p->res;
+    if (!fs->bot.s) {
+        skip_no_bot(p, idx);
+        return 0;
+    }
+    char bot[FAST_TEXT_MAX], value[VALUE_MAX + 2];
+    memcpy(bot, fs->bot.s, fs->bot.n);
+    bot[fs->bot.n] = '\0';
+    if (!bot_usable(p, bot, idx))
+        return 0;
+    size_t start = res->n_samples;
+    int r = reserve(p, start + 1);
+    if (r < 0)
+        return r;
+    struct rt_prom_sample *smp = &res->samples[start];
+    bool ts_ok = fs->ts_is_int ? ts_from_int(fs->ts_int, &smp->ts_us) : ts_from_real(fs->ts_real, &smp->ts_us);
+    if (!ts_ok) {
+        skip(p, &res->bad_series, "result[%zu].value: %s", idx, BAD_TS);
+        return 0;
+    }
+    /* Longer than VALUE_MAX is refused by rt_prom_parse_value whatever it
+     * says, so VALUE_MAX + 1 bytes of it are enough. */
+    size_t vn = fs->value.n < VALUE_MAX + 1 ? fs->value.n : VALUE_MAX + 1;
+    memcpy(value, fs->value.s, vn);
+    value[vn] = '\0';
+    if (rt_prom_parse_value(value, &smp->known, &smp->value) < 0) {
+        skip(p, &res->bad_series, "result[%zu].value: %s", idx, BAD_VALUE);
+        return 0;
+    }
+    const char *name = intern_name(res, bot);
+    if (!name)
+        return -ENOMEM;
+    smp->bot = name;
+    res->n_samples = start + 1;
+    return 0;
+}
+
+/* One vector series at body[i], before close: 0 (applied, *item_end set),
+ * -ENOMEM, -E2BIG, or FAST_DECLINED. */
+static int fast_series(struct parser *p, const char *body, size_t i, size_t close, size_t idx,
+                       size_t *item_end) {
+    struct fast_series fs;
+    if (!fast_scan_series(body, i, close, p->label, &fs))
+        return FAST_DECLINED;
+    p->res->n_series++;
+    *item_end = fs.end;
+    return fast_apply(p, &fs, idx);
+}
+
 /* Not JSON: nothing of the response counts, not even its result type. */
 static int invalid_json(struct rt_prom_result *res, size_t at, const char *what) {
     res->type = RT_PROM_TYPE_NONE;
@@ -518,6 +783,25 @@ static json_t *load_envelope(struct rt_prom_result *res, const char *body, size_
     return root;
 }
 
+/* One series through jansson; *item_end: where its text ends. */
+static int parse_item_text(struct parser *p, struct rt_prom_result *res, const char *body, size_t i,
+                           size_t close, size_t idx, bool matrix, size_t *item_end) {
+    *item_end = skip_value(body, i, close);
+    if (*item_end == i)
+        return invalid_json(res, i, "value expected");
+    json_error_t e;
+    json_t *item = json_loadb(body + i, *item_end - i, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &e);
+    if (!item)
+        return invalid_json(res, i + (size_t)e.position, e.text);
+    int r = 0;
+    if (p) {
+        res->n_series++;
+        r = parse_series(p, item, idx, matrix);
+    }
+    json_decref(item);
+    return r;
+}
+
 /* Series one by one from the array text at sp. With p NULL, only checks
  * that they are JSON (the response failed before its series mattered, and
  * must still fail as invalid JSON if it is). */
@@ -528,19 +812,10 @@ static int parse_items_text(struct parser *p, struct rt_prom_result *res, const 
     if (i == close)
         return 0;
     for (size_t idx = 0;; idx++) {
-        size_t item_end = skip_value(body, i, close);
-        if (item_end == i)
-            return invalid_json(res, i, "value expected");
-        json_error_t e;
-        json_t *item = json_loadb(body + i, item_end - i, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &e);
-        if (!item)
-            return invalid_json(res, i + (size_t)e.position, e.text);
-        int r = 0;
-        if (p) {
-            res->n_series++;
-            r = parse_series(p, item, idx, matrix);
-        }
-        json_decref(item);
+        size_t item_end;
+        int r = p && p->fast && !matrix ? fast_series(p, body, i, close, idx, &item_end) : FAST_DECLINED;
+        if (r == FAST_DECLINED)
+            r = parse_item_text(p, res, body, i, close, idx, matrix, &item_end);
         if (r < 0)
             return r;
         i = skip_ws(body, item_end, close);
@@ -600,8 +875,8 @@ static int parse_data(struct parser *p, json_t *data, const char *body, const st
     return 0;
 }
 
-int rt_prom_parse(const char *body, size_t len, const struct rt_prom_opts *opts,
-                  struct rt_prom_result *res) {
+static int parse(const char *body, size_t len, const struct rt_prom_opts *opts, struct rt_prom_result *res,
+                 bool fast) {
     if (!res)
         return -EINVAL;
     memset(res, 0, sizeof *res);
@@ -614,6 +889,7 @@ int rt_prom_parse(const char *body, size_t len, const struct rt_prom_opts *opts,
         .label = opts && opts->bot_label ? opts->bot_label : "bot",
         .merge = opts ? opts->merge : RT_PROM_MERGE_MAX,
         .max_samples = RT_PROM_MAX_SAMPLES,
+        .fast = fast,
     };
     if (opts && opts->max_samples > 0 && opts->max_samples < RT_PROM_MAX_SAMPLES)
         p.max_samples = opts->max_samples;
@@ -666,6 +942,16 @@ int rt_prom_parse(const char *body, size_t len, const struct rt_prom_opts *opts,
         }
     }
     return r;
+}
+
+int rt_prom_parse(const char *body, size_t len, const struct rt_prom_opts *opts,
+                  struct rt_prom_result *res) {
+    return parse(body, len, opts, res, true);
+}
+
+int rt_prom_parse_jansson(const char *body, size_t len, const struct rt_prom_opts *opts,
+                          struct rt_prom_result *res) {
+    return parse(body, len, opts, res, false);
 }
 
 void rt_prom_result_clear(struct rt_prom_result *res) {

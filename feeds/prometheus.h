@@ -100,6 +100,13 @@ struct rt_prom_result {
 int rt_prom_parse(const char *body, size_t len, const struct rt_prom_opts *opts,
                   struct rt_prom_result *res);
 
+/* rt_prom_parse() with every series loaded by jansson, without the
+ * hand-written scanner that reads the usual vector series. The same answer
+ * for every input: the reference for the differential tests and the fuzz
+ * harness. */
+int rt_prom_parse_jansson(const char *body, size_t len, const struct rt_prom_opts *opts,
+                          struct rt_prom_result *res);
+
 /* Free the samples and names; leaves *res zeroed. Safe on a zeroed result. */
 void rt_prom_result_clear(struct rt_prom_result *res);
 

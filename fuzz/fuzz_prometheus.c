@@ -2,13 +2,16 @@
  * option sets (default bot label and MAX merge; label "instance", MAX_ABS
  * merge and a 3-sample cap), the runtimeinfo parser
  * (rt_prom_parse_start_time) and the sample-value parser.
- * Invariants: documented return values only; on failure no samples and zero
+ * Invariants: the same answer, field for field, as rt_prom_parse_jansson()
+ * (every series through jansson, without the vector scanner); documented
+ * return values only; on failure no samples and zero
  * counts; on success samples strictly sorted by (bot, ts), valid bot ids,
  * known values finite and unknown ones 0, at most max_samples, skip counts
  * within the series count; a type only on success or after the type was
  * read; every text field NUL-terminated. */
 #include <errno.h>
 #include <math.h>
+#include <string.h>
 
 #include "feeds/prometheus.h"
 #include "fuzz/fuzz_common.h"
@@ -39,11 +42,28 @@ static void check_result(int r, const struct rt_prom_result *res, size_t max) {
     }
 }
 
+/* The scanner of usual vector series must give jansson's answer exactly. */
+static void check_same(int ra, const struct rt_prom_result *a, int rb, const struct rt_prom_result *b) {
+    FZ_CHECK(ra == rb && a->type == b->type && a->n_samples == b->n_samples && a->n_series == b->n_series);
+    FZ_CHECK(a->no_bot == b->no_bot && a->invalid_bot == b->invalid_bot && a->bad_series == b->bad_series &&
+             a->duplicates == b->duplicates && a->n_warnings == b->n_warnings);
+    FZ_CHECK(strcmp(a->warning, b->warning) == 0 && strcmp(a->error_type, b->error_type) == 0 &&
+             strcmp(a->error, b->error) == 0 && strcmp(a->message, b->message) == 0);
+    for (size_t i = 0; i < a->n_samples; i++) {
+        const struct rt_prom_sample *x = &a->samples[i], *y = &b->samples[i];
+        FZ_CHECK(strcmp(x->bot, y->bot) == 0 && x->ts_us == y->ts_us && x->known == y->known &&
+                 memcmp(&x->value, &y->value, sizeof x->value) == 0);
+    }
+}
+
 static void parse_with(const uint8_t *data, size_t size, const struct rt_prom_opts *o, size_t max) {
-    struct rt_prom_result res;
+    struct rt_prom_result res, ref;
     int r = rt_prom_parse((const char *)data, size, o, &res);
     check_result(r, &res, max);
+    int rr = rt_prom_parse_jansson((const char *)data, size, o, &ref);
+    check_same(r, &res, rr, &ref);
     rt_prom_result_clear(&res);
+    rt_prom_result_clear(&ref);
     FZ_CHECK(res.samples == NULL && res.n_samples == 0);
 }
 

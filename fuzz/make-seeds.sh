@@ -53,6 +53,10 @@ text am_matchers eight 'a=1,b=2,c=3,d=4,e=5,f=6,g=7,h=8'
 fresh prometheus
 copy prometheus sample tests/samples/prometheus/*.json tests/samples/prometheus/*.txt
 text prometheus runtimeinfo '{"status":"success","data":{"startTime":"2026-11-24T09:00:00.123456789Z","CWD":"/","reloadConfigSuccess":true}}'
+# the vector scanner's forms (feeds/prometheus.c) and near misses it leaves to jansson
+text prometheus scanner-vector-forms.json '{"status":"success","data":{"resultType":"vector","result":[{"metric":{"__name__":"x","bot":"bot-1","instance":"h:9090"},"value":[1700000000.123,"0.0007692307692307692"]},{"value":[1700000000,"NaN"],"metric":{"bot":"bot-0"}},{"metric":{},"value":[1700000000.5,"+Inf"]},{"metric":{"bot":"a b"},"value":[1,"1e-07"]}]}}'
+text prometheus scanner-near-misses.json '{"status":"success","data":{"resultType":"vector","result":[ { "metric" : { "bot" : "z" , "job" : "j" } , "value" : [ 1700000000.000001 , "-412.5" ] } ,
+{"metric":{"bot":"y"},"value":[01,"1"]},{"metric":{"bot":"y","bot":"x"},"value":[1,"1"]}]}}'
 fresh drift
 copy drift sample tests/samples/drift/*.json
 copy drift prom tests/samples/prometheus/vector-drift-two-venues.json tests/samples/prometheus/matrix-drift-two-venues.json \

@@ -1,12 +1,16 @@
 /* feeds/prometheus.c: real Prometheus 2.42 responses captured on this
  * machine (tests/samples/prometheus/, see its README.md), a table of
- * malformed bodies, merging of duplicate series, limits, and the check that
- * the streaming path and the whole-document path agree. */
+ * malformed bodies, merging of duplicate series, limits, the check that
+ * the streaming path and the whole-document path agree, and a differential
+ * test of the vector scanner against jansson. */
 #include <errno.h>
+#include <jansson.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/strbuf.h"
 #include "common/util.h"
 #include "feeds/prometheus.h"
 #include "tests/unit/harness.h"
@@ -513,6 +517,249 @@ TEST(streaming_and_whole_document_agree) {
         checked++;
     }
     CHECK(checked > 50);
+}
+
+/* ---- the scanner for vector series against jansson ----
+ *
+ * rt_prom_parse() reads the usual vector series with a hand-written scanner
+ * and leaves the rest to jansson; rt_prom_parse_jansson() loads every series
+ * with jansson. Both must give the same answer, field for field, for
+ * generated responses (the forms the scanner takes, and the near misses it
+ * must leave to jansson) and for random mutations of them. */
+
+static uint64_t rng_state = 0x2545F4914F6CDD1Du;
+
+static uint32_t rnd(uint32_t n) {
+    rng_state ^= rng_state << 13, rng_state ^= rng_state >> 7, rng_state ^= rng_state << 17;
+    return (uint32_t)(rng_state % n);
+}
+
+static const char *pick(const char *const *v, size_t n) { return v[rnd((uint32_t)n)]; }
+
+static bool same_result(int ra, const struct rt_prom_result *a, int rb, const struct rt_prom_result *b) {
+    bool same = ra == rb && a->type == b->type && a->n_samples == b->n_samples && a->n_series == b->n_series &&
+                a->no_bot == b->no_bot && a->invalid_bot == b->invalid_bot && a->bad_series == b->bad_series &&
+                a->duplicates == b->duplicates && a->n_warnings == b->n_warnings &&
+                strcmp(a->warning, b->warning) == 0 && strcmp(a->error_type, b->error_type) == 0 &&
+                strcmp(a->error, b->error) == 0 && strcmp(a->message, b->message) == 0;
+    for (size_t i = 0; same && i < a->n_samples; i++)
+        same = strcmp(a->samples[i].bot, b->samples[i].bot) == 0 && a->samples[i].ts_us == b->samples[i].ts_us &&
+               a->samples[i].known == b->samples[i].known &&
+               memcmp(&a->samples[i].value, &b->samples[i].value, sizeof(double)) == 0;
+    return same;
+}
+
+/* Both parsers on one body with one option set; false (and a report) if
+ * they differ. */
+static bool paths_agree(const char *body, size_t len, const struct rt_prom_opts *opts) {
+    _cleanup_(rt_prom_result_clear) struct rt_prom_result a = {0};
+    _cleanup_(rt_prom_result_clear) struct rt_prom_result b = {0};
+    int ra = rt_prom_parse(body, len, opts, &a);
+    int rb = rt_prom_parse_jansson(body, len, opts, &b);
+    if (same_result(ra, &a, rb, &b))
+        return true;
+    fprintf(stderr, "    differ on %.*s\n      scanner %d (%zu samples, %s), jansson %d (%zu samples, %s)\n",
+            (int)(len < 400 ? len : 400), body, ra, a.n_samples, a.message, rb, b.n_samples, b.message);
+    return false;
+}
+
+static void gen_ws(struct rt_strbuf *b) {
+    static const char *const ws[] = {"", "", "", "", " ", "\n", "\t", "\r\n  "};
+    rt_sb_puts(b, pick(ws, ELEMENTSOF(ws)));
+}
+
+static void gen_timestamp(struct rt_strbuf *b) {
+    static const char *const odd[] = {
+        "0", "00", "01", "1.", "1.5e3", "1E3", "-1", "-0", "1e13", "9999999999999999999", "99999999999999999999",
+        "253402300799", "253402300800", "253402300799.999999", "1700000000.1234567", "1700000000.12345678",
+        "0.0000001", "1700000000.000", "\"1700000000\"", "null", "true", "[1]", "1.0e0", "17e8",
+        "123456789012345678", "1234567890123456789", "0.5", "-1700000000.5", "1700000000.5x", "1700000000 5",
+    };
+    switch (rnd(5)) {
+    case 0: rt_sb_printf(b, "%u", 1700000000u + rnd(1000)); break;
+    case 1: rt_sb_printf(b, "%u.%0*u", 1700000000u + rnd(1000), (int)rnd(4) + 1, rnd(1000)); break;
+    case 2: rt_sb_printf(b, "%u.%u", rnd(2000000000), rnd(100000000)); break;
+    case 3: rt_sb_printf(b, "%u.%06u5", rnd(100000), rnd(1000000)); break; /* half microseconds */
+    default: rt_sb_puts(b, pick(odd, ELEMENTSOF(odd)));
+    }
+}
+
+static void gen_value(struct rt_strbuf *b) {
+    static const char *const odd[] = {
+        "\"NaN\"", "\"+Inf\"", "\"-Inf\"", "\"inf\"", "\"Infinity\"", "\"abc\"", "\"\"", "\"1e999\"", "\"0x10\"",
+        "\".5\"", "\"+2\"", "\"1e-400\"", "\"-0\"", "0.5", "null", "\"1\\u0030\"", "\"\\\"1\\\"\"", "\"5\xc3\xa9\"",
+        "\"1111111111111111111111111111111111111111111111111111111111111111111\"",
+        "\"0.11111111111111111111111111111111111111111111111111111111111111\"", "\"nan\"", "\" 1\"", "\"1\x01\"",
+    };
+    switch (rnd(4)) {
+    case 0: rt_sb_printf(b, "\"%.17g\"", (double)rnd(1000000) / (double)(rnd(999) + 1)); break;
+    case 1: rt_sb_printf(b, "\"%u\"", rnd(100)); break;
+    case 2: rt_sb_printf(b, "\"%ue-%u\"", rnd(1000), rnd(12)); break;
+    default: rt_sb_puts(b, pick(odd, ELEMENTSOF(odd)));
+    }
+}
+
+static void gen_label_value(struct rt_strbuf *b) {
+    static const char *const odd[] = {
+        "\"a b\"", "\"-bad\"", "\"\"", "7", "null", "{}", "\"b\\u006ft\"", "\"caf\xc3\xa9\"", "\"x\\\"y\"",
+        "\"\xff\"", "\"tab\there\"",
+        "\"a123456789012345678901234567890123456789012345678901234567890123456789\"",
+    };
+    if (rnd(6) == 0)
+        rt_sb_puts(b, pick(odd, ELEMENTSOF(odd)));
+    else
+        rt_sb_printf(b, "\"bot-%u\"", rnd(50));
+}
+
+static void gen_metric(struct rt_strbuf *b) {
+    static const char *const names[] = {"bot", "instance", "job", "__name__", "bot", "b\\u006ft", "Bot", "bo"};
+    rt_sb_putn(b, "{", 1);
+    gen_ws(b);
+    unsigned n = rnd(5);
+    for (unsigned i = 0; i < n; i++) {
+        if (i)
+            rt_sb_putn(b, ",", 1), gen_ws(b);
+        rt_sb_printf(b, "\"%s\"", i == 0 && rnd(4) ? "bot" : pick(names, ELEMENTSOF(names)));
+        gen_ws(b), rt_sb_putn(b, ":", 1), gen_ws(b);
+        if (rnd(2))
+            gen_label_value(b);
+        else
+            rt_sb_printf(b, "\"host-%u:9090\"", rnd(10));
+        gen_ws(b);
+    }
+    rt_sb_putn(b, "}", 1);
+}
+
+static void gen_point(struct rt_strbuf *b) {
+    if (rnd(30) == 0) {
+        static const char *const odd[] = {"[1,\"1\",\"2\"]", "[1]", "[]", "{\"ts\":1}", "\"1\"", "[[1,\"1\"]]"};
+        rt_sb_puts(b, pick(odd, ELEMENTSOF(odd)));
+        return;
+    }
+    rt_sb_putn(b, "[", 1), gen_ws(b);
+    gen_timestamp(b);
+    gen_ws(b), rt_sb_putn(b, ",", 1), gen_ws(b);
+    gen_value(b);
+    gen_ws(b), rt_sb_putn(b, "]", 1);
+}
+
+static void gen_series(struct rt_strbuf *b) {
+    static const char *const extra[] = {"\"histogram\":[1,{}]", "\"values\":[[1,\"1\"]]", "\"metric\":{}",
+                                        "\"value\":[1,\"1\"]", "\"x\":1"};
+    rt_sb_putn(b, "{", 1), gen_ws(b);
+    bool value_first = rnd(5) == 0;
+    for (int k = 0; k < 2; k++) {
+        if (k)
+            rt_sb_putn(b, ",", 1), gen_ws(b);
+        if ((k == 0) != value_first) {
+            rt_sb_puts(b, "\"metric\""), gen_ws(b), rt_sb_putn(b, ":", 1), gen_ws(b);
+            gen_metric(b);
+        } else if (rnd(40)) {
+            rt_sb_puts(b, "\"value\""), gen_ws(b), rt_sb_putn(b, ":", 1), gen_ws(b);
+            gen_point(b);
+        } else {
+            rt_sb_puts(b, "\"valu\\u0065\":[1,\"1\"]");
+        }
+        gen_ws(b);
+    }
+    if (rnd(20) == 0)
+        rt_sb_putn(b, ",", 1), rt_sb_puts(b, pick(extra, ELEMENTSOF(extra)));
+    rt_sb_putn(b, "}", 1);
+}
+
+static void gen_body(struct rt_strbuf *b) {
+    static const char *const types[] = {"vector", "vector", "vector", "vector", "matrix", "scalar"};
+    rt_sb_printf(b, "{\"status\":\"success\",\"data\":{\"resultType\":\"%s\",\"result\":[",
+                 pick(types, ELEMENTSOF(types)));
+    gen_ws(b);
+    unsigned n = rnd(8);
+    for (unsigned i = 0; i < n; i++) {
+        if (i)
+            rt_sb_putn(b, ",", 1), gen_ws(b);
+        gen_series(b);
+        gen_ws(b);
+    }
+    rt_sb_puts(b, rnd(10) ? "]}}" : "]},\"warnings\":[\"w\"]}");
+}
+
+/* One random edit: a byte changed, inserted or removed, or a cut. */
+static size_t mutate(char *s, size_t len, size_t cap) {
+    static const char alphabet[] = "{}[]\",:\\ 0123456789.eE-+nabotvlu\x80\xc3\x01";
+    size_t at = len ? rnd((uint32_t)len) : 0;
+    char c = alphabet[rnd(sizeof alphabet - 1)];
+    switch (rnd(4)) {
+    case 0:
+        if (len)
+            s[at] = c;
+        return len;
+    case 1:
+        if (len + 1 >= cap)
+            return len;
+        memmove(s + at + 1, s + at, len - at);
+        s[at] = c;
+        return len + 1;
+    case 2:
+        if (len)
+            memmove(s + at, s + at + 1, len - at - 1);
+        return len ? len - 1 : 0;
+    default:
+        return at;
+    }
+}
+
+TEST(scanner_and_jansson_agree) {
+    static const struct rt_prom_opts opts[] = {
+        {.bot_label = NULL, .merge = RT_PROM_MERGE_MAX},
+        {.bot_label = "instance", .merge = RT_PROM_MERGE_MAX_ABS},
+        {.bot_label = "bot", .merge = RT_PROM_MERGE_MAX, .max_samples = 3},
+    };
+    int bad = 0;
+    size_t bodies = 0;
+    for (int i = 0; i < 20000 && bad < 5; i++) {
+        struct rt_strbuf b = {0};
+        gen_body(&b);
+        REQUIRE(!b.oom);
+        char buf[8192];
+        size_t len = b.len < sizeof buf ? b.len : sizeof buf - 1;
+        memcpy(buf, b.s, len);
+        rt_sb_free(&b);
+        for (int m = 0; m < 3 && bad < 5; m++) {
+            for (size_t o = 0; o < ELEMENTSOF(opts); o++)
+                bad += !paths_agree(buf, len, &opts[o]);
+            bodies++;
+            for (unsigned k = rnd(3) + 1; k > 0; k--)
+                len = mutate(buf, len, sizeof buf);
+        }
+    }
+    CHECK(bad == 0);
+    CHECK(bodies >= 60000);
+}
+
+/* The scanner is what reads a usual vector: jansson allocates only for the
+ * envelope, not per series. */
+static size_t jansson_allocs;
+static void *counting_malloc(size_t n) {
+    jansson_allocs++;
+    return malloc(n);
+}
+
+TEST(usual_vector_series_skip_jansson) {
+    struct rt_strbuf b = {0};
+    rt_sb_puts(&b, "{\"status\":\"success\",\"data\":{\"resultType\":\"vector\",\"result\":[");
+    for (int i = 0; i < 1000; i++)
+        rt_sb_printf(&b, "%s{\"metric\":{\"bot\":\"bot-%04d\",\"instance\":\"h:9090\"},\"value\":[1700000000.123,\"%.17g\"]}",
+                     i ? "," : "", i, i / 7.0);
+    rt_sb_puts(&b, "]}}");
+    REQUIRE(!b.oom);
+    json_set_alloc_funcs(counting_malloc, free);
+    _cleanup_(rt_prom_result_clear) struct rt_prom_result r = {0};
+    int rc = rt_prom_parse(b.s, b.len, NULL, &r);
+    json_set_alloc_funcs(malloc, free);
+    CHECK_EQ_INT(rc, 0);
+    CHECK_EQ_INT(r.n_samples, 1000);
+    CHECK(jansson_allocs < 100);
+    CHECK(paths_agree(b.s, b.len, NULL));
+    rt_sb_free(&b);
 }
 
 /* ---- values, retry classes, arguments ---- */
