@@ -19,34 +19,81 @@ static int fail(char *err, size_t errlen, const char *fmt, ...) {
     return -EINVAL;
 }
 
+/* The messages, shared by both parsers. */
+#define MSG_DOCUMENT "expected {\"version\": 1, \"bots\": [...]} and nothing else"
+#define MSG_TOO_MANY "more than %d bots"
+#define MSG_NOT_OBJECT "bots[%zu]: expected an object"
+#define MSG_UNKNOWN_KEY "bots[%zu].%.*s: unknown key (allowed: id, readiness, since)"
+#define MSG_ID "bots[%zu].id: missing or not a valid bot id"
+#define MSG_READINESS "bots[%zu].readiness: expected general_live, limited_live or other"
+#define MSG_SINCE "bots[%zu].since: not an RFC 3339 time"
+
 static int cmp_entry(const void *a, const void *b) {
     return strcmp(((const struct rt_registry_entry *)a)->id, ((const struct rt_registry_entry *)b)->id);
 }
 
+static int cmp_key(const void *key, const void *e) {
+    return strcmp(key, ((const struct rt_registry_entry *)e)->id);
+}
+
+/* Sorts r by id and refuses a bot listed twice (r is freed then). */
+static int sort_entries(struct rt_registry *r, char *err, size_t errlen) {
+    if (r->n > 1)
+        qsort(r->v, r->n, sizeof(*r->v), cmp_entry);
+    for (size_t i = 1; i < r->n; i++)
+        if (strcmp(r->v[i - 1].id, r->v[i].id) == 0) {
+            int ret = fail(err, errlen, "bot \"%s\" is listed twice", r->v[i].id);
+            rt_registry_free(r);
+            return ret;
+        }
+    return 0;
+}
+
+/* ---- the reference: a jansson DOM ---- */
+
+/* e->id points into the DOM until own_ids(). */
 static int parse_entry(json_t *it, size_t i, struct rt_registry_entry *e, char *err, size_t errlen) {
     const char *k;
     json_t *v;
     if (!json_is_object(it))
-        return fail(err, errlen, "bots[%zu]: expected an object", i);
+        return fail(err, errlen, MSG_NOT_OBJECT, i);
     json_object_foreach(it, k, v) if (strcmp(k, "id") && strcmp(k, "readiness") && strcmp(k, "since"))
-        return fail(err, errlen, "bots[%zu].%s: unknown key (allowed: id, readiness, since)", i, k);
+        return fail(err, errlen, MSG_UNKNOWN_KEY, i, (int)strlen(k), k);
     const char *id = json_string_value(json_object_get(it, "id"));
     const char *rd = json_string_value(json_object_get(it, "readiness"));
     json_t *since = json_object_get(it, "since");
     if (!id || !rt_bot_id_valid(id))
-        return fail(err, errlen, "bots[%zu].id: missing or not a valid bot id", i);
+        return fail(err, errlen, MSG_ID, i);
     if (!rd || rt_readiness_from_name(rd, &e->readiness) < 0)
-        return fail(err, errlen, "bots[%zu].readiness: expected general_live, limited_live or other", i);
-    rt_strlcpy(e->id, id, sizeof(e->id));
+        return fail(err, errlen, MSG_READINESS, i);
+    e->id = id;
     if (since) {
         if (!json_is_string(since) || rt_time_parse(json_string_value(since), &e->since_us) < 0)
-            return fail(err, errlen, "bots[%zu].since: not an RFC 3339 time", i);
+            return fail(err, errlen, MSG_SINCE, i);
         e->has_since = true;
     }
     return 0;
 }
 
-int rt_registry_parse(const char *text, size_t len, struct rt_registry *out, char *err, size_t errlen) {
+/* Copies the ids out of the DOM into the registry's own block. */
+static int own_ids(struct rt_registry *r) {
+    size_t bytes = 1;
+    for (size_t i = 0; i < r->n; i++)
+        bytes += strlen(r->v[i].id) + 1;
+    r->ids = malloc(bytes);
+    if (!r->ids)
+        return -ENOMEM;
+    char *at = r->ids;
+    for (size_t i = 0; i < r->n; i++) {
+        size_t k = strlen(r->v[i].id) + 1;
+        memcpy(at, r->v[i].id, k);
+        r->v[i].id = at;
+        at += k;
+    }
+    return 0;
+}
+
+int rt_registry_parse_dom(const char *text, size_t len, struct rt_registry *out, char *err, size_t errlen) {
     memset(out, 0, sizeof(*out));
     json_error_t jerr;
     json_auto_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
@@ -55,10 +102,10 @@ int rt_registry_parse(const char *text, size_t len, struct rt_registry *out, cha
     json_t *bots = json_object_get(root, "bots");
     if (!json_is_object(root) || json_integer_value(json_object_get(root, "version")) != 1 ||
         !json_is_integer(json_object_get(root, "version")) || !json_is_array(bots) || json_object_size(root) != 2)
-        return fail(err, errlen, "expected {\"version\": 1, \"bots\": [...]} and nothing else");
+        return fail(err, errlen, MSG_DOCUMENT);
     size_t n = json_array_size(bots);
     if (n > RT_REGISTRY_MAX_BOTS)
-        return fail(err, errlen, "more than %d bots", RT_REGISTRY_MAX_BOTS);
+        return fail(err, errlen, MSG_TOO_MANY, RT_REGISTRY_MAX_BOTS);
     out->v = calloc(n ? n : 1, sizeof(*out->v));
     if (!out->v)
         return -ENOMEM;
@@ -72,24 +119,369 @@ int rt_registry_parse(const char *text, size_t len, struct rt_registry *out, cha
         }
     }
     out->n = n;
-    qsort(out->v, n, sizeof(*out->v), cmp_entry);
-    for (i = 1; i < n; i++)
-        if (strcmp(out->v[i - 1].id, out->v[i].id) == 0) {
-            int r = fail(err, errlen, "bot \"%s\" is listed twice", out->v[i].id);
-            rt_registry_free(out);
-            return r;
+    int r = own_ids(out);
+    if (r < 0) {
+        rt_registry_free(out);
+        return r;
+    }
+    return sort_entries(out, err, errlen);
+}
+
+/* ---- the streaming scanner ----
+ * It reads the plain form of the format: strings of bytes 0x20 to 0x7F
+ * without escapes (jansson decodes them to the same bytes), integers of at
+ * most 18 digits, true, false, null, and objects
+ * and arrays only where the format has them, with at most MAX_KEYS keys per
+ * object. Every scan_* function returns false for anything else, valid JSON
+ * or not, and the document then goes to the reference. Each check that the
+ * reference makes on the DOM is made here on the same values, and the first
+ * error is reported the same way: syntax (here: "not plain") first, then the
+ * document's shape, the number of bots, the first bad entry, a duplicate. */
+
+#define MAX_KEYS 8
+
+struct span {
+    const char *s;
+    size_t n;
+};
+
+enum scalar_kind { SC_STRING, SC_INT, SC_LITERAL };
+
+struct scalar {
+    enum scalar_kind kind;
+    struct span str;
+    long long num;
+};
+
+struct scan {
+    const char *p, *end;
+};
+
+static void skip_ws(struct scan *c) {
+    while (c->p < c->end && (*c->p == ' ' || *c->p == '\t' || *c->p == '\n' || *c->p == '\r'))
+        c->p++;
+}
+
+static bool peek(struct scan *c, char ch) {
+    skip_ws(c);
+    return c->p < c->end && *c->p == ch;
+}
+
+static bool take(struct scan *c, char ch) {
+    if (!peek(c, ch))
+        return false;
+    c->p++;
+    return true;
+}
+
+static bool plain_char(char ch) {
+    unsigned char u = (unsigned char)ch;
+    return u >= 0x20 && u < 0x80 && ch != '"' && ch != '\\';
+}
+
+static bool scan_string(struct scan *c, struct span *out) {
+    if (!take(c, '"'))
+        return false;
+    const char *s = c->p;
+    while (c->p < c->end && plain_char(*c->p))
+        c->p++;
+    if (c->p == c->end || *c->p != '"')
+        return false;
+    *out = (struct span){s, (size_t)(c->p - s)};
+    c->p++;
+    return true;
+}
+
+static bool is_digit(char ch) { return ch >= '0' && ch <= '9'; }
+
+/* A fraction or an exponent after it is left for the caller's delimiter
+ * check to refuse, as is a leading zero. */
+static bool scan_int(struct scan *c, long long *out) {
+    const char *p = c->p;
+    bool neg = p < c->end && *p == '-';
+    p += neg;
+    if (p == c->end || !is_digit(*p))
+        return false;
+    long long v = 0;
+    int digits = 0;
+    if (*p == '0') {
+        p++;
+    } else {
+        for (; p < c->end && is_digit(*p); p++) {
+            if (++digits > 18)
+                return false;
+            v = v * 10 + (*p - '0');
         }
-    return 0;
+    }
+    c->p = p;
+    *out = neg ? -v : v;
+    return true;
+}
+
+static bool scan_literal(struct scan *c) {
+    static const char *const names[] = {"true", "false", "null"};
+    for (size_t i = 0; i < ELEMENTSOF(names); i++) {
+        size_t k = strlen(names[i]);
+        if ((size_t)(c->end - c->p) >= k && memcmp(c->p, names[i], k) == 0) {
+            c->p += k;
+            return true;
+        }
+    }
+    return false;
+}
+
+/* A string, an integer or a literal; false for an object or an array. */
+static bool scan_scalar(struct scan *c, struct scalar *out) {
+    skip_ws(c);
+    if (c->p == c->end)
+        return false;
+    if (*c->p == '"') {
+        out->kind = SC_STRING;
+        return scan_string(c, &out->str);
+    }
+    if (*c->p == '-' || is_digit(*c->p)) {
+        out->kind = SC_INT;
+        return scan_int(c, &out->num);
+    }
+    out->kind = SC_LITERAL;
+    return scan_literal(c);
+}
+
+static bool span_is(struct span s, const char *lit) {
+    return s.n == strlen(lit) && memcmp(s.s, lit, s.n) == 0;
+}
+
+typedef bool (*member_fn)(struct scan *c, struct span key, void *ud);
+typedef bool (*element_fn)(struct scan *c, size_t i, void *ud);
+
+/* Calls member after each key, to read the value. A duplicate key is
+ * refused (the reference's JSON_REJECT_DUPLICATES has its own message). */
+static bool scan_object(struct scan *c, member_fn member, void *ud) {
+    struct span keys[MAX_KEYS];
+    size_t n = 0;
+    if (!take(c, '{'))
+        return false;
+    if (take(c, '}'))
+        return true;
+    do {
+        struct span key;
+        if (n == MAX_KEYS || !scan_string(c, &key) || !take(c, ':'))
+            return false;
+        for (size_t i = 0; i < n; i++)
+            if (keys[i].n == key.n && memcmp(keys[i].s, key.s, key.n) == 0)
+                return false;
+        keys[n++] = key;
+        if (!member(c, key, ud))
+            return false;
+    } while (take(c, ','));
+    return take(c, '}');
+}
+
+static bool scan_array(struct scan *c, element_fn element, void *ud) {
+    if (!take(c, '['))
+        return false;
+    if (take(c, ']'))
+        return true;
+    size_t i = 0;
+    do {
+        if (!element(c, i++, ud))
+            return false;
+    } while (take(c, ','));
+    return take(c, ']');
+}
+
+enum entry_error { EE_NONE, EE_NOT_OBJECT, EE_UNKNOWN_KEY, EE_ID, EE_READINESS, EE_SINCE };
+
+/* One pass over the document. The first pass (out NULL) checks and counts;
+ * the second, only for a valid document, fills out, sized by the first. */
+struct plain {
+    struct scan c;
+    size_t top_keys;
+    bool version_one, bots_array;
+    size_t n;        /* entries */
+    size_t id_bytes; /* of the valid entries' ids, NULs included */
+    enum entry_error error;
+    size_t error_index;
+    struct span error_key;
+    struct rt_registry *out;
+    size_t cap, id_bytes_cap;
+    char *ids_at;
+};
+
+struct entry_fields {
+    struct scalar id, readiness, since;
+    bool has_id, has_readiness, has_since, has_unknown;
+    struct span unknown; /* the first unknown key */
+};
+
+static bool entry_member(struct scan *c, struct span key, void *ud) {
+    struct entry_fields *f = ud;
+    struct scalar v = {0};
+    if (!scan_scalar(c, &v))
+        return false;
+    if (span_is(key, "id")) {
+        f->id = v;
+        f->has_id = true;
+    } else if (span_is(key, "readiness")) {
+        f->readiness = v;
+        f->has_readiness = true;
+    } else if (span_is(key, "since")) {
+        f->since = v;
+        f->has_since = true;
+    } else if (!f->has_unknown) {
+        f->unknown = key;
+        f->has_unknown = true;
+    }
+    return true;
+}
+
+/* A string field as a C string; false if absent, not a string, or too long
+ * for cap (and so for any valid value). */
+static bool field_string(const struct scalar *v, bool present, char *buf, size_t cap) {
+    if (!present || v->kind != SC_STRING || v->str.n >= cap)
+        return false;
+    memcpy(buf, v->str.s, v->str.n);
+    buf[v->str.n] = '\0';
+    return true;
+}
+
+/* The reference's checks of one entry, in its order. */
+static enum entry_error check_entry(const struct entry_fields *f, struct rt_registry_entry *e, char *id) {
+    char rd[32], since[64]; /* longer values are invalid: RFC 3339 takes at most 35 */
+    if (f->has_unknown)
+        return EE_UNKNOWN_KEY;
+    if (!field_string(&f->id, f->has_id, id, RT_BOT_ID_MAX + 1) || !rt_bot_id_valid(id))
+        return EE_ID;
+    if (!field_string(&f->readiness, f->has_readiness, rd, sizeof(rd)) ||
+        rt_readiness_from_name(rd, &e->readiness) < 0)
+        return EE_READINESS;
+    if (f->has_since) {
+        if (!field_string(&f->since, true, since, sizeof(since)) || rt_time_parse(since, &e->since_us) < 0)
+            return EE_SINCE;
+        e->has_since = true;
+    }
+    return EE_NONE;
+}
+
+static void note_error(struct plain *pl, enum entry_error ee, size_t i, struct span key) {
+    if (pl->error != EE_NONE)
+        return;
+    pl->error = ee;
+    pl->error_index = i;
+    pl->error_key = key;
+}
+
+static bool add_entry(struct plain *pl, size_t i, struct rt_registry_entry *e, const char *id) {
+    size_t k = strlen(id) + 1;
+    pl->id_bytes += k;
+    if (!pl->out)
+        return true;
+    if (i >= pl->cap || (size_t)(pl->ids_at - pl->out->ids) + k > pl->id_bytes_cap)
+        return false;
+    memcpy(pl->ids_at, id, k);
+    e->id = pl->ids_at;
+    pl->ids_at += k;
+    pl->out->v[i] = *e;
+    return true;
+}
+
+static bool bots_element(struct scan *c, size_t i, void *ud) {
+    struct plain *pl = ud;
+    pl->n++;
+    if (!peek(c, '{')) {
+        struct scalar v = {0};
+        if (!scan_scalar(c, &v))
+            return false;
+        note_error(pl, EE_NOT_OBJECT, i, (struct span){0});
+        return true;
+    }
+    struct entry_fields f = {0};
+    if (!scan_object(c, entry_member, &f))
+        return false;
+    struct rt_registry_entry e = {0};
+    char id[RT_BOT_ID_MAX + 1];
+    enum entry_error ee = check_entry(&f, &e, id);
+    if (ee != EE_NONE) {
+        note_error(pl, ee, i, f.unknown);
+        return true;
+    }
+    return add_entry(pl, i, &e, id);
+}
+
+static bool top_member(struct scan *c, struct span key, void *ud) {
+    struct plain *pl = ud;
+    pl->top_keys++;
+    if (span_is(key, "bots") && peek(c, '[')) {
+        pl->bots_array = true;
+        return scan_array(c, bots_element, pl);
+    }
+    struct scalar v = {0};
+    if (!scan_scalar(c, &v))
+        return false;
+    if (span_is(key, "version"))
+        pl->version_one = v.kind == SC_INT && v.num == 1;
+    return true;
+}
+
+static bool scan_document(struct plain *pl) {
+    if (!scan_object(&pl->c, top_member, pl))
+        return false;
+    skip_ws(&pl->c);
+    return pl->c.p == pl->c.end;
+}
+
+static int entry_fail(const struct plain *pl, char *err, size_t errlen) {
+    size_t i = pl->error_index;
+    switch (pl->error) {
+    case EE_NOT_OBJECT: return fail(err, errlen, MSG_NOT_OBJECT, i);
+    case EE_UNKNOWN_KEY: return fail(err, errlen, MSG_UNKNOWN_KEY, i, (int)pl->error_key.n, pl->error_key.s);
+    case EE_ID: return fail(err, errlen, MSG_ID, i);
+    case EE_READINESS: return fail(err, errlen, MSG_READINESS, i);
+    case EE_SINCE:
+    default: return fail(err, errlen, MSG_SINCE, i);
+    }
+}
+
+int rt_registry_parse_plain(const char *text, size_t len, struct rt_registry *out, char *err, size_t errlen) {
+    memset(out, 0, sizeof(*out));
+    struct plain pl = {.c = {text, text + len}};
+    if (!scan_document(&pl))
+        return -EOPNOTSUPP;
+    if (!pl.version_one || !pl.bots_array || pl.top_keys != 2)
+        return fail(err, errlen, MSG_DOCUMENT);
+    if (pl.n > RT_REGISTRY_MAX_BOTS)
+        return fail(err, errlen, MSG_TOO_MANY, RT_REGISTRY_MAX_BOTS);
+    if (pl.error != EE_NONE)
+        return entry_fail(&pl, err, errlen);
+    if (pl.n == 0)
+        return 0;
+    out->v = malloc(pl.n * sizeof(*out->v));
+    out->ids = malloc(pl.id_bytes);
+    if (!out->v || !out->ids) {
+        rt_registry_free(out);
+        return -ENOMEM;
+    }
+    struct plain fill = {.c = {text, text + len}, .out = out, .cap = pl.n, .ids_at = out->ids,
+                         .id_bytes_cap = pl.id_bytes};
+    if (!scan_document(&fill) || fill.n != pl.n || fill.error != EE_NONE) { /* the same input: cannot happen */
+        rt_registry_free(out);
+        return -EOPNOTSUPP;
+    }
+    out->n = pl.n;
+    return sort_entries(out, err, errlen);
+}
+
+int rt_registry_parse(const char *text, size_t len, struct rt_registry *out, char *err, size_t errlen) {
+    int r = rt_registry_parse_plain(text, len, out, err, errlen);
+    return r == -EOPNOTSUPP ? rt_registry_parse_dom(text, len, out, err, errlen) : r;
 }
 
 const struct rt_registry_entry *rt_registry_find(const struct rt_registry *r, const char *id) {
-    struct rt_registry_entry key;
-    if (!rt_strlcpy(key.id, id, sizeof(key.id)))
-        return NULL;
-    return r->n ? bsearch(&key, r->v, r->n, sizeof(*r->v), cmp_entry) : NULL;
+    return r->n ? bsearch(id, r->v, r->n, sizeof(*r->v), cmp_key) : NULL;
 }
 
 void rt_registry_free(struct rt_registry *r) {
     free(r->v);
+    free(r->ids);
     memset(r, 0, sizeof(*r));
 }

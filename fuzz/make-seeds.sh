@@ -74,6 +74,14 @@ fresh registry
 text registry two '{"version":1,"bots":[{"id":"zeta","readiness":"general_live"},{"id":"alpha","readiness":"limited_live","since":"2026-11-01T00:00:00Z"}]}'
 text registry other '{"version": 1, "bots": [{"id": "mm-eth-01", "readiness": "other"}]}'
 text registry empty '{"version":1,"bots":[]}'
+text registry pretty '{
+  "bots": [
+    {"readiness": "other", "id": "mm-eth-01", "since": "2026-11-01T00:00:00.25+01:00"},
+    {"id": "arb-btc-02", "readiness": "limited_live"}
+  ],
+  "version": 1
+}'
+text registry bad-entry '{"version":1,"bots":[{"id":"a","readiness":"other"},{"id":"b","readiness":"shadow","x":null}]}'
 
 # ---- policy and configuration files ----
 fresh policy

@@ -74,8 +74,12 @@ static int put_bot(struct rt_winstore *w, struct rt_journal_snapshot *snap, cons
  * going stale for all of them) is committed in parts, so that the journal's
  * commit buffer stays this small instead of holding the whole batch (24 MB
  * for 100,000 bots). Committing early only makes records durable sooner:
- * a decision's hand-off is committed before its bot's record is put. */
-#define COMMIT_CHUNK_BYTES (4u << 20)
+ * a decision's hand-off is committed before its bot's record is put. A part
+ * ends one largest record (< 1 KiB) short of 1 MiB: the journal's buffer then
+ * never outgrows the 1 MiB it keeps between commits (4 MiB parts took a
+ * buffer doubled to 8 MiB, freed and grown again for each part). Only large
+ * batches are split: a steady poll changes few records. */
+#define COMMIT_CHUNK_BYTES ((1u << 20) - 1024u)
 
 static int pre_commit(struct rt_winstore *w) { return w->pre_commit ? w->pre_commit(w->pre_commit_ud) : 0; }
 

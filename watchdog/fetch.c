@@ -150,12 +150,25 @@ static void request_finish(struct request *r, enum rt_fetch_outcome outcome, int
         .queued_us = (r->started_us ? r->started_us : now) - r->submitted_us,
         .url = r->url,
         .userdata = r->userdata,
+        .request = r,
     };
     f->stats.finished[outcome]++;
     f->depth++;
     r->done(&res);
     f->depth--;
     request_free(r);
+}
+
+void rt_fetch_release_body(const struct rt_fetch_result *result) {
+    struct request *r = result->request;
+    /* result is request_finish()'s own variable, passed as const */
+    struct rt_fetch_result *res = (struct rt_fetch_result *)(uintptr_t)result;
+
+    free(r->body);
+    r->body = NULL;
+    r->body_len = r->body_cap = 0;
+    res->body = "";
+    res->body_len = 0;
 }
 
 static enum rt_fetch_outcome classify(CURLcode code, bool too_large, long status) {
@@ -194,6 +207,18 @@ static void transfer_done(struct request *r, CURLcode code) {
     request_finish(r, outcome, (int)code, error);
 }
 
+/* The first buffer: the whole body when the response says how long it is
+ * (a 6.5 MB answer grown by doubling would take an 8 MiB buffer and a copy
+ * of each smaller one on the way); a compressed body grows from there. */
+static size_t first_capacity(struct request *r) {
+    curl_off_t length = -1;
+    size_t max = r->fetcher->max_body;
+
+    if (curl_easy_getinfo(r->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &length) != CURLE_OK || length <= 0)
+        return 4096;
+    return (uint64_t)length > max ? max : (size_t)length;
+}
+
 static size_t on_body(char *data, size_t size, size_t nmemb, void *userp) {
     struct request *r = userp;
     size_t n = size * nmemb, max = r->fetcher->max_body;
@@ -203,7 +228,7 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *userp) {
         return 0; /* != n: curl aborts with CURLE_WRITE_ERROR */
     }
     if (r->body_len + n > r->body_cap) {
-        size_t cap = r->body_cap ? r->body_cap : 4096;
+        size_t cap = r->body_cap ? r->body_cap : first_capacity(r);
         char *p;
         while (cap < r->body_len + n)
             cap = cap > max / 2 ? max : cap * 2;

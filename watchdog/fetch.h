@@ -97,7 +97,13 @@ struct rt_fetch_result {
     int64_t queued_us; /* time it waited for a free slot */
     const char *url;
     void *userdata;    /* as passed to rt_fetch_get() */
+    void *request;     /* private: for rt_fetch_release_body() */
 };
+
+/* From a done callback: frees the body now rather than when the callback
+ * returns (result->body becomes "", body_len 0), for a caller that has
+ * parsed it and goes on to apply what it parsed. */
+void rt_fetch_release_body(const struct rt_fetch_result *result);
 
 typedef void (*rt_fetch_done_fn)(const struct rt_fetch_result *result);
 

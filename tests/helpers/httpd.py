@@ -12,8 +12,11 @@ Paths (numbers are decimal; seconds may have a fraction):
                                 keepalive: leave the connection open (every
                                 other answer closes it)
   /hang/SECONDS                 wait, then answer 200 "late"
-  /big/BYTES[?nolength=1]       200 with BYTES of "x"; nolength: no
-                                Content-Length, the body ends at close
+  /big/BYTES[?nolength=1|gzip=1]
+                                200 with BYTES of "x"; nolength: no
+                                Content-Length, the body ends at close; gzip:
+                                Content-Encoding gzip (Content-Length is the
+                                compressed size)
   /truncated-json               200, well-framed, but the JSON is cut short
   /close-mid-body               promise 1000 bytes, send 100, close
   /drip/BYTES/SECONDS           send BYTES one at a time, SECONDS apart
@@ -35,6 +38,7 @@ Paths (numbers are decimal; seconds may have a fraction):
   /reset                        zero the statistics
 """
 import base64
+import gzip
 import json
 import os
 import sys
@@ -112,10 +116,12 @@ class Handler(BaseHTTPRequestHandler):
     def log_message(self, format, *args):  # quiet: the test prints what matters
         pass
 
-    def reply(self, code, body, content_type="text/plain", length=True, keepalive=False):
+    def reply(self, code, body, content_type="text/plain", length=True, keepalive=False, encoding=None):
         data = body if isinstance(body, bytes) else body.encode()
         self.send_response(code)
         self.send_header("Content-Type", content_type)
+        if encoding:
+            self.send_header("Content-Encoding", encoding)
         if length:
             self.send_header("Content-Length", str(len(data)))
         if not keepalive:
@@ -189,7 +195,10 @@ class Handler(BaseHTTPRequestHandler):
             self.reply(200, "late")
         elif name == "big":
             size = int(number(parts[1], MAX_BYTES))
-            self.reply(200, b"x" * size, length="nolength" not in query)
+            if "gzip" in query:
+                self.reply(200, gzip.compress(b"x" * size), encoding="gzip")
+            else:
+                self.reply(200, b"x" * size, length="nolength" not in query)
         elif name == "truncated-json":
             self.reply(200, '{"status":"success","data":{"resultType":"vec',
                        "application/json")

@@ -5,6 +5,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <event2/event.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -364,6 +365,52 @@ TEST(body_limit) {
 
     rt_fetcher_stats(l.fetcher, &st);
     CHECK_EQ_INT(st.finished[RT_FETCH_TOO_LARGE], 2);
+    loop_done(&l);
+}
+
+/* What a large body looked like in its done callback. */
+struct body_check {
+    struct loop *loop;
+    int calls;
+    enum rt_fetch_outcome outcome;
+    size_t len, usable; /* the buffer's size, from malloc */
+    bool all_x;
+};
+
+static void check_body(const struct rt_fetch_result *r) {
+    struct body_check *b = r->userdata;
+    b->calls++;
+    b->loop->completed++;
+    b->outcome = r->outcome;
+    b->len = r->body_len;
+    b->usable = r->body_len ? malloc_usable_size((void *)r->body) : 0;
+    b->all_x = true;
+    for (size_t i = 0; i < r->body_len; i++)
+        b->all_x &= r->body[i] == 'x';
+}
+
+static bool get_body(struct loop *l, const struct server *s, const char *path, struct body_check *b) {
+    char url[256];
+    int want = l->completed + 1;
+    *b = (struct body_check){.loop = l};
+    url_of(url, sizeof(url), s, path);
+    return rt_fetch_get(l->fetcher, url, NULL, check_body, b) == 0 && run_until(l, want) && b->calls == 1;
+}
+
+TEST(body_buffer_sized_to_content_length) {
+    SETUP(srv, l, NULL);
+    struct body_check b;
+
+    /* Announced: one buffer of that size (grown by doubling: 4 MiB). */
+    CHECK(get_body(&l, &srv, "/big/3000000", &b));
+    CHECK(b.outcome == RT_FETCH_OK && b.len == 3000000 && b.all_x);
+    CHECK(b.usable >= 3000001 && b.usable < 3000001 + 65536);
+
+    /* Not announced, or announced compressed: grown as it comes. */
+    CHECK(get_body(&l, &srv, "/big/3000000?nolength=1", &b));
+    CHECK(b.outcome == RT_FETCH_OK && b.len == 3000000 && b.all_x);
+    CHECK(get_body(&l, &srv, "/big/300000?gzip=1", &b));
+    CHECK(b.outcome == RT_FETCH_OK && b.len == 300000 && b.all_x);
     loop_done(&l);
 }
 
