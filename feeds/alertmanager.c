@@ -631,12 +631,13 @@ static const char *label_of(const char *name, void *userdata) {
 
 /* Decides whether an alert with these labels is usable; fills bot and
  * alertname. Returns true, or false with *why set. */
-static bool classify(const struct rt_am_config *cfg, json_t *labels, struct rt_am_alert *a, enum rt_am_ignore *why) {
-    if (!rt_am_matchers_match(cfg->p0, label_of, labels)) {
+static bool classify(const struct rt_am_config *cfg, rt_am_label_fn get, void *labels, struct rt_am_alert *a,
+                     enum rt_am_ignore *why) {
+    if (!rt_am_matchers_match(cfg->p0, get, labels)) {
         *why = RT_AM_IGN_NOT_P0;
         return false;
     }
-    const char *bot = cfg->bot_label ? label_of(cfg->bot_label, labels) : NULL;
+    const char *bot = cfg->bot_label ? get(cfg->bot_label, labels) : NULL;
     if (!bot || !*bot) {
         *why = RT_AM_IGN_NO_BOT;
         return false;
@@ -646,7 +647,7 @@ static bool classify(const struct rt_am_config *cfg, json_t *labels, struct rt_a
         return false;
     }
     rt_strlcpy(a->bot, bot, sizeof a->bot);
-    const char *name = label_of("alertname", labels);
+    const char *name = get("alertname", labels);
     copy_cut(a->alertname, sizeof a->alertname, name ? name : "");
     return true;
 }
@@ -665,10 +666,10 @@ static int list_push(struct rt_am_alert_list *l, size_t *cap, const struct rt_am
 }
 
 /* Keeps a usable alert, counts an ignored one. */
-static int keep_or_count(const struct rt_am_config *cfg, json_t *labels, struct rt_am_alert *a,
+static int keep_or_count(const struct rt_am_config *cfg, rt_am_label_fn get, void *labels, struct rt_am_alert *a,
                          struct rt_am_alert_list *l, size_t *cap) {
     enum rt_am_ignore why;
-    if (classify(cfg, labels, a, &why))
+    if (classify(cfg, get, labels, a, &why))
         return list_push(l, cap, a);
     l->ignored[why]++;
     l->n_ignored++;
@@ -789,12 +790,392 @@ static int webhook_parse(const char *body, size_t len, const struct rt_am_config
         if ((r = parse_webhook_alert(&at, o, &a, &labels)) < 0)
             return r;
         out->list.n_received++;
-        if ((r = keep_or_count(cfg, labels, &a, &out->list, &cap)) < 0)
+        if ((r = keep_or_count(cfg, label_of, labels, &a, &out->list, &cap)) < 0)
             return fail(err, errlen, r, "out of memory");
     }
     if (out->list.n_alerts == 0)
         return unusable(&out->list, cfg->bot_label, err, errlen);
     return 0;
+}
+
+/* ------------------------------------------------- webhook without jansson
+ *
+ * jansson builds a DOM of a few dozen small allocations for every payload,
+ * which was most of the CPU a webhook costs (docs/performance.md, "webhook
+ * ingest"). The usual payload is read here instead, straight from the text:
+ * the members Alertmanager sends and no others, each once, of the types
+ * above; strings of printable ASCII whose escapes are \" \\ \/ \b \f \n \r
+ * \t or a \uXXXX that is neither NUL nor a surrogate; truncatedAlerts a
+ * plain non-negative integer. The scanner only says something when the
+ * jansson path would say the same: a success, or RT_AM_EUNUSABLE with the
+ * same counts. For anything else (not JSON, an unknown or duplicate member,
+ * an escaped or non-ASCII key, a wrong type, a field the checks refuse,
+ * more than FAST_MAX_LABELS labels...) it declines and the whole body goes
+ * to jansson, which decides and words the error. rt_am_webhook_parse_jansson()
+ * turns the scanner off: tests/unit/test_alertmanager.c and
+ * fuzz/fuzz_am_webhook.c check that both paths agree. */
+
+#define FAST_DECLINED 1
+#define FAST_MAX_LABELS 64 /* per string map; more: jansson */
+#define FAST_STACK 8192    /* decoded strings of bodies up to this size stay on the stack */
+
+struct scan {
+    const char *s;
+    size_t i, end;
+    char *arena; /* decoded strings, NUL-terminated; never more bytes than the body */
+    size_t used, cap;
+};
+
+struct fast_text {
+    const char *s;
+    size_t n;
+};
+
+struct fast_labels {
+    size_t n;
+    struct fast_text name[FAST_MAX_LABELS]; /* raw keys: no escapes */
+    const char *value[FAST_MAX_LABELS];     /* decoded, in the arena */
+};
+
+static void sc_ws(struct scan *sc) {
+    while (sc->i < sc->end && (sc->s[sc->i] == ' ' || sc->s[sc->i] == '\t' || sc->s[sc->i] == '\n' ||
+                               sc->s[sc->i] == '\r'))
+        sc->i++;
+}
+
+/* Skips blanks, then consumes c if it is next. */
+static bool sc_char(struct scan *sc, char c) {
+    sc_ws(sc);
+    if (sc->i < sc->end && sc->s[sc->i] == c) {
+        sc->i++;
+        return true;
+    }
+    return false;
+}
+
+static bool text_is(const struct fast_text *t, const char *want) {
+    size_t n = strlen(want);
+    return t->n == n && memcmp(t->s, want, n) == 0;
+}
+
+/* A member's key (printable ASCII, no escapes) and the colon after it. */
+static bool sc_key(struct scan *sc, struct fast_text *key) {
+    if (!sc_char(sc, '"'))
+        return false;
+    size_t k = sc->i;
+    while (k < sc->end && (unsigned char)sc->s[k] >= 0x20 && (unsigned char)sc->s[k] < 0x80 && sc->s[k] != '"' &&
+           sc->s[k] != '\\')
+        k++;
+    if (k >= sc->end || sc->s[k] != '"')
+        return false;
+    *key = (struct fast_text){sc->s + sc->i, k - sc->i};
+    sc->i = k + 1;
+    return sc_char(sc, ':');
+}
+
+static int hex_digit(char c) {
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* \uXXXX at s[i] == 'u', as UTF-8 into out; false for NUL (jansson refuses
+ * it), surrogates (pairs are left to jansson) and bad hex. */
+static bool sc_unicode(const struct scan *sc, size_t i, char *out, size_t *n) {
+    if (sc->end - i < 5)
+        return false;
+    unsigned v = 0;
+    for (size_t k = 1; k <= 4; k++) {
+        int d = hex_digit(sc->s[i + k]);
+        if (d < 0)
+            return false;
+        v = v << 4 | (unsigned)d;
+    }
+    if (v == 0 || (v >= 0xD800 && v <= 0xDFFF))
+        return false;
+    if (v < 0x80) {
+        out[0] = (char)v, *n = 1;
+    } else if (v < 0x800) {
+        out[0] = (char)(0xC0 | v >> 6), out[1] = (char)(0x80 | (v & 0x3F)), *n = 2;
+    } else {
+        out[0] = (char)(0xE0 | v >> 12), out[1] = (char)(0x80 | (v >> 6 & 0x3F));
+        out[2] = (char)(0x80 | (v & 0x3F)), *n = 3;
+    }
+    return true;
+}
+
+/* One escape at s[i] == '\\' into out; returns the bytes of text it took, 0 if declined. */
+static size_t sc_escape(const struct scan *sc, size_t i, char *out, size_t *n) {
+    static const char from[] = "\"\\/bfnrt", to[] = "\"\\/\b\f\n\r\t";
+    if (i + 1 >= sc->end)
+        return 0;
+    char e = sc->s[i + 1];
+    const char *f = e ? strchr(from, e) : NULL;
+    if (f) {
+        out[0] = to[f - from], *n = 1;
+        return 2;
+    }
+    return e == 'u' && sc_unicode(sc, i + 1, out, n) ? 6 : 0;
+}
+
+/* A string value, decoded into the arena: *out is NUL-terminated. */
+static bool sc_string(struct scan *sc, const char **out) {
+    if (!sc_char(sc, '"'))
+        return false;
+    /* The decoded text is never longer than its JSON text, quotes included. */
+    if (sc->end - sc->i + 1 > sc->cap - sc->used)
+        return false;
+    char *d = sc->arena + sc->used;
+    size_t n = 0;
+    for (size_t i = sc->i; i < sc->end;) {
+        unsigned char c = (unsigned char)sc->s[i];
+        if (c == '"') {
+            d[n] = '\0';
+            sc->used += n + 1;
+            sc->i = i + 1;
+            *out = d;
+            return true;
+        }
+        if (c < 0x20 || c >= 0x80)
+            return false;
+        if (c != '\\') {
+            d[n++] = (char)c, i++;
+            continue;
+        }
+        size_t got, took = sc_escape(sc, i, d + n, &got);
+        if (!took)
+            return false;
+        n += got, i += took;
+    }
+    return false;
+}
+
+/* {"name": "value", ...}: distinct names, string values. Into *l if not NULL. */
+static bool sc_string_map(struct scan *sc, struct fast_labels *l) {
+    struct fast_labels scratch;
+    if (!l)
+        l = &scratch;
+    l->n = 0;
+    if (!sc_char(sc, '{'))
+        return false;
+    if (sc_char(sc, '}'))
+        return true;
+    do {
+        struct fast_text name;
+        const char *value;
+        if (l->n == FAST_MAX_LABELS || !sc_key(sc, &name) || !sc_string(sc, &value))
+            return false;
+        for (size_t j = 0; j < l->n; j++)
+            if (l->name[j].n == name.n && memcmp(l->name[j].s, name.s, name.n) == 0)
+                return false; /* jansson refuses duplicate keys */
+        l->name[l->n] = name;
+        l->value[l->n++] = value;
+    } while (sc_char(sc, ','));
+    return sc_char(sc, '}');
+}
+
+static const char *fast_label_of(const char *name, void *userdata) {
+    const struct fast_labels *l = userdata;
+    for (size_t j = 0; j < l->n; j++)
+        if (text_is(&l->name[j], name))
+            return l->value[j];
+    return NULL;
+}
+
+/* Members of one object: each name in names[] at most once, read by
+ * member(); *seen gets a bit per member read. */
+typedef bool (*member_fn)(struct scan *sc, size_t which, void *ud);
+
+static bool sc_object(struct scan *sc, const char *const *names, size_t n_names, member_fn member, void *ud,
+                      unsigned *seen) {
+    *seen = 0;
+    if (!sc_char(sc, '{'))
+        return false;
+    if (sc_char(sc, '}'))
+        return true;
+    do {
+        struct fast_text key;
+        if (!sc_key(sc, &key))
+            return false;
+        size_t w = 0;
+        while (w < n_names && !text_is(&key, names[w]))
+            w++;
+        if (w == n_names || (*seen & 1u << w) || !member(sc, w, ud))
+            return false;
+        *seen |= 1u << w;
+    } while (sc_char(sc, ','));
+    return sc_char(sc, '}');
+}
+
+/* The webhook checks of a time field, on its decoded text. */
+static bool fast_time(const char *s, bool *has, int64_t *us) {
+    if (rt_time_parse(s, us) < 0)
+        return false;
+    *has = *us != go_zero_time_us();
+    return true;
+}
+
+enum { AF_STATUS, AF_LABELS, AF_ANNOTATIONS, AF_STARTS, AF_ENDS, AF_URL, AF_FINGERPRINT, AF_COUNT };
+static const char *const alert_fields[AF_COUNT] = {"status",   "labels",       "annotations", "startsAt",
+                                                   "endsAt",   "generatorURL", "fingerprint"};
+#define AF_REQUIRED (1u << AF_STATUS | 1u << AF_LABELS | 1u << AF_STARTS | 1u << AF_ENDS | 1u << AF_FINGERPRINT)
+
+struct fast_alert {
+    struct rt_am_alert a;
+    struct fast_labels labels;
+    bool has_start;
+};
+
+static bool alert_member(struct scan *sc, size_t which, void *ud) {
+    struct fast_alert *fa = ud;
+    const char *s;
+    switch (which) {
+    case AF_LABELS: return sc_string_map(sc, &fa->labels);
+    case AF_ANNOTATIONS: return sc_string_map(sc, NULL);
+    case AF_URL: return sc_string(sc, &s);
+    }
+    if (!sc_string(sc, &s))
+        return false;
+    switch (which) {
+    case AF_STATUS:
+        fa->a.firing = strcmp(s, "firing") == 0;
+        return fa->a.firing || strcmp(s, "resolved") == 0;
+    case AF_STARTS: return fast_time(s, &fa->has_start, &fa->a.starts_at_us);
+    case AF_ENDS: return fast_time(s, &fa->a.has_ends_at, &fa->a.ends_at_us);
+    default: /* AF_FINGERPRINT */
+        if (!rt_am_fingerprint_valid(s))
+            return false;
+        for (size_t i = 0; s[i]; i++)
+            fa->a.fingerprint[i] = (char)tolower((unsigned char)s[i]);
+        return true;
+    }
+}
+
+struct fast_webhook {
+    const struct rt_am_config *cfg;
+    struct rt_am_webhook *out;
+    size_t cap;              /* of out->list.alerts */
+    int rc;                  /* -ENOMEM when keeping an alert failed */
+    const char *receiver, *group_key;
+};
+
+/* One alert of the array, classified and kept or counted at once. */
+static bool sc_alert(struct scan *sc, struct fast_webhook *fw) {
+    struct fast_alert fa;
+    memset(&fa.a, 0, sizeof fa.a);
+    fa.labels.n = 0;
+    fa.has_start = false;
+    unsigned seen;
+    if (!sc_object(sc, alert_fields, AF_COUNT, alert_member, &fa, &seen))
+        return false;
+    if ((seen & AF_REQUIRED) != AF_REQUIRED || !fa.has_start || (!fa.a.firing && !fa.a.has_ends_at))
+        return false;
+    struct rt_am_alert_list *l = &fw->out->list;
+    if (l->n_received == RT_AM_MAX_ALERTS)
+        return false;
+    l->n_received++;
+    fw->rc = keep_or_count(fw->cfg, fast_label_of, &fa.labels, &fa.a, l, &fw->cap);
+    return fw->rc == 0;
+}
+
+static bool sc_alerts(struct scan *sc, struct fast_webhook *fw) {
+    if (!sc_char(sc, '['))
+        return false;
+    if (sc_char(sc, ']'))
+        return true;
+    do {
+        if (!sc_alert(sc, fw))
+            return false;
+    } while (sc_char(sc, ','));
+    return sc_char(sc, ']');
+}
+
+/* truncatedAlerts: digits without a leading zero, at most 18 of them (no
+ * sign, fraction or exponent: those are jansson's to judge). */
+static bool sc_count(struct scan *sc, int64_t *out) {
+    sc_ws(sc);
+    size_t k = sc->i, digits = 0;
+    int64_t v = 0;
+    for (; k < sc->end && sc->s[k] >= '0' && sc->s[k] <= '9'; k++, digits++) {
+        if (digits == 18)
+            return false;
+        v = v * 10 + (sc->s[k] - '0');
+    }
+    if (digits == 0 || (digits > 1 && sc->s[sc->i] == '0'))
+        return false;
+    sc->i = k;
+    *out = v;
+    return true;
+}
+
+enum { WF_RECEIVER, WF_STATUS, WF_ALERTS, WF_GROUP_LABELS, WF_COMMON_LABELS, WF_COMMON_ANNOTATIONS,
+       WF_EXTERNAL_URL, WF_VERSION, WF_GROUP_KEY, WF_TRUNCATED, WF_COUNT };
+static const char *const webhook_fields[WF_COUNT] = {
+    "receiver", "status", "alerts", "groupLabels", "commonLabels", "commonAnnotations", "externalURL",
+    "version", "groupKey", "truncatedAlerts"};
+#define WF_REQUIRED (1u << WF_STATUS | 1u << WF_ALERTS | 1u << WF_VERSION)
+
+static bool webhook_member(struct scan *sc, size_t which, void *ud) {
+    struct fast_webhook *fw = ud;
+    const char *s;
+    switch (which) {
+    case WF_ALERTS: return sc_alerts(sc, fw);
+    case WF_GROUP_LABELS:
+    case WF_COMMON_LABELS:
+    case WF_COMMON_ANNOTATIONS: return sc_string_map(sc, NULL);
+    case WF_TRUNCATED: return sc_count(sc, &fw->out->truncated_alerts);
+    case WF_RECEIVER: return sc_string(sc, &fw->receiver);
+    case WF_GROUP_KEY: return sc_string(sc, &fw->group_key);
+    }
+    if (!sc_string(sc, &s))
+        return false;
+    switch (which) {
+    case WF_STATUS:
+        fw->out->firing = strcmp(s, "firing") == 0;
+        return fw->out->firing || strcmp(s, "resolved") == 0;
+    case WF_VERSION: return strcmp(s, "4") == 0;
+    default: return true; /* WF_EXTERNAL_URL */
+    }
+}
+
+/* The whole payload: 0, RT_AM_EUNUSABLE, -ENOMEM, or FAST_DECLINED. */
+static int webhook_scan(struct scan *sc, const struct rt_am_config *cfg, struct rt_am_webhook *out, char *err,
+                        size_t errlen) {
+    struct fast_webhook fw = {.cfg = cfg, .out = out};
+    unsigned seen;
+    bool ok = sc_object(sc, webhook_fields, WF_COUNT, webhook_member, &fw, &seen);
+    if (fw.rc < 0)
+        return fail(err, errlen, fw.rc, "out of memory");
+    sc_ws(sc);
+    if (!ok || sc->i != sc->end || (seen & WF_REQUIRED) != WF_REQUIRED)
+        return FAST_DECLINED;
+    out->version = 4;
+    copy_cut(out->receiver, sizeof out->receiver, fw.receiver ? fw.receiver : "");
+    copy_cut(out->group_key, sizeof out->group_key, fw.group_key ? fw.group_key : "");
+    if (out->list.n_alerts == 0)
+        return unusable(&out->list, cfg->bot_label, err, errlen);
+    return 0;
+}
+
+static int webhook_fast(const char *body, size_t len, const struct rt_am_config *cfg, struct rt_am_webhook *out,
+                        char *err, size_t errlen) {
+    if (!body || len > RT_AM_MAX_BODY)
+        return FAST_DECLINED;
+    char stack[FAST_STACK];
+    _cleanup_free_ char *heap = NULL;
+    struct scan sc = {.s = body, .end = len, .arena = stack, .cap = sizeof stack};
+    if (len + 1 > sizeof stack) {
+        heap = malloc(len + 1);
+        if (!heap)
+            return fail(err, errlen, -ENOMEM, "out of memory");
+        sc.arena = heap;
+        sc.cap = len + 1;
+    }
+    return webhook_scan(&sc, cfg, out, err, errlen);
 }
 
 void rt_am_webhook_free(struct rt_am_webhook *w) {
@@ -902,7 +1283,7 @@ static int alerts_parse(const char *body, size_t len, const struct rt_am_config 
         if ((r = parse_api_alert(&at, o, &a, &labels)) < 0)
             return r;
         out->n_received++;
-        if ((r = keep_or_count(cfg, labels, &a, out, &cap)) < 0)
+        if ((r = keep_or_count(cfg, label_of, labels, &a, out, &cap)) < 0)
             return fail(err, errlen, r, "out of memory");
     }
     return 0;
@@ -935,14 +1316,29 @@ static void ascii_only(char *err, size_t errlen) {
             err[i] = '?';
 }
 
-int rt_am_webhook_parse(const char *body, size_t len, const struct rt_am_config *cfg, struct rt_am_webhook *out,
-                        char *err, size_t errlen) {
+static int webhook_parse_with(const char *body, size_t len, const struct rt_am_config *cfg, struct rt_am_webhook *out,
+                              char *err, size_t errlen, bool fast) {
     memset(out, 0, sizeof *out);
     if (err && errlen)
         err[0] = '\0';
-    int r = webhook_parse(body, len, cfg, out, err, errlen);
+    int r = fast ? webhook_fast(body, len, cfg, out, err, errlen) : FAST_DECLINED;
+    if (r == FAST_DECLINED) {
+        rt_am_webhook_free(out);
+        memset(out, 0, sizeof *out);
+        r = webhook_parse(body, len, cfg, out, err, errlen);
+    }
     ascii_only(err, errlen);
     return r;
+}
+
+int rt_am_webhook_parse(const char *body, size_t len, const struct rt_am_config *cfg, struct rt_am_webhook *out,
+                        char *err, size_t errlen) {
+    return webhook_parse_with(body, len, cfg, out, err, errlen, true);
+}
+
+int rt_am_webhook_parse_jansson(const char *body, size_t len, const struct rt_am_config *cfg,
+                                struct rt_am_webhook *out, char *err, size_t errlen) {
+    return webhook_parse_with(body, len, cfg, out, err, errlen, false);
 }
 
 int rt_am_alerts_parse(const char *body, size_t len, const struct rt_am_config *cfg, struct rt_am_alert_list *out,

@@ -157,6 +157,13 @@ void rt_am_webhook_free(struct rt_am_webhook *w);
 int rt_am_webhook_parse(const char *body, size_t len, const struct rt_am_config *cfg,
                         struct rt_am_webhook *out, char *err, size_t errlen);
 
+/* rt_am_webhook_parse() with the whole body loaded by jansson, without the
+ * hand-written scanner that reads the usual payload. The same answer (return
+ * value, message, *out) for every input: the reference for the differential
+ * tests and the fuzz harness. */
+int rt_am_webhook_parse_jansson(const char *body, size_t len, const struct rt_am_config *cfg,
+                                struct rt_am_webhook *out, char *err, size_t errlen);
+
 /* Parse a `GET /api/v2/alerts` response (a JSON array of gettableAlert).
  * An empty or all-ignored list is valid (returns 0): it says no P0 alert is
  * active. Errors as for the webhook (never RT_AM_EUNUSABLE); messages name

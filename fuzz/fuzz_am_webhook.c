@@ -5,8 +5,11 @@
  * its HTTP status; 0 means at least one usable alert; counts add up; every
  * kept alert has a valid bot id and fingerprint; the error text is printable
  * ASCII; the tracker accepts every alert the parser kept (never -EINVAL) and
- * each bot's persisted record round-trips. */
+ * each bot's persisted record round-trips. The hand-written scanner and the
+ * jansson path (rt_am_webhook_parse_jansson) give the same return value,
+ * message and result, every field compared. */
 #include <errno.h>
+#include <string.h>
 
 #include "fuzz/am_configs.h"
 
@@ -25,6 +28,32 @@ static void apply(const struct rt_am_webhook *w) {
     FZ_CHECK(c.added + c.removed + c.unchanged + c.refused <= w->list.n_alerts);
     rt_p0track_foreach_bot(t, fz_p0_roundtrip_bot, t);
     rt_p0track_free(t);
+}
+
+static void check_same_alert(const struct rt_am_alert *a, const struct rt_am_alert *b) {
+    FZ_CHECK(strcmp(a->fingerprint, b->fingerprint) == 0 && strcmp(a->bot, b->bot) == 0);
+    FZ_CHECK(strcmp(a->alertname, b->alertname) == 0 && a->firing == b->firing);
+    FZ_CHECK(a->starts_at_us == b->starts_at_us && a->has_ends_at == b->has_ends_at && a->ends_at_us == b->ends_at_us);
+    FZ_CHECK(a->state == b->state && a->silenced == b->silenced && a->inhibited == b->inhibited);
+    FZ_CHECK(a->has_updated_at == b->has_updated_at && a->updated_at_us == b->updated_at_us);
+}
+
+/* The jansson path's answer for the same input: the same in every field. */
+static void check_same_as_jansson(const uint8_t *data, size_t size, const struct rt_am_config *cfg, int r,
+                                  const struct rt_am_webhook *w, const char *err) {
+    struct rt_am_webhook ref;
+    char ref_err[RT_AM_ERR_MAX];
+    int rr = rt_am_webhook_parse_jansson((const char *)data, size, cfg, &ref, ref_err, sizeof ref_err);
+    FZ_CHECK(r == rr && strcmp(err, ref_err) == 0);
+    FZ_CHECK(strcmp(w->receiver, ref.receiver) == 0 && strcmp(w->group_key, ref.group_key) == 0);
+    FZ_CHECK(w->firing == ref.firing && w->version == ref.version && w->truncated_alerts == ref.truncated_alerts);
+    const struct rt_am_alert_list *a = &w->list, *b = &ref.list;
+    FZ_CHECK(a->n_alerts == b->n_alerts && a->n_received == b->n_received && a->n_ignored == b->n_ignored);
+    for (int k = 0; k < RT_AM_IGN_COUNT; k++)
+        FZ_CHECK(a->ignored[k] == b->ignored[k]);
+    for (size_t k = 0; k < a->n_alerts; k++)
+        check_same_alert(&a->alerts[k], &b->alerts[k]);
+    rt_am_webhook_free(&ref);
 }
 
 /* The parse calls again, for fz_alloc_failure_pass (no invariants). */
@@ -48,6 +77,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         FZ_CHECK(r != RT_AM_EBADREQ || status == 400);
         FZ_CHECK(r != RT_AM_EUNUSABLE || status == 422);
         fz_am_check_err(err, sizeof err);
+        if (r != -ENOMEM)
+            check_same_as_jansson(data, size, &fz_am_cfg[i], r, &w, err);
         FZ_CHECK(r < 0 || err[0] == '\0');
         if (r == 0 || r == RT_AM_EUNUSABLE)
             fz_am_check_list(&w.list);

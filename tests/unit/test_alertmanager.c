@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "common/rtime.h"
+#include "common/strbuf.h"
 #include "common/util.h"
 #include "feeds/alertmanager.h"
 #include "tests/unit/harness.h"
@@ -626,6 +627,347 @@ TEST(webhook_field_normalisation) {
     CHECK_EQ_INT(w.list.alerts[0].starts_at_us, T("2026-11-23T18:29:43Z"));
     CHECK_EQ_STR(w.receiver, "");
     rt_am_webhook_free(&w);
+    rt_am_matchers_free(&cfg.m);
+}
+
+/* ------------------------------------ scanner and jansson path agree */
+
+static uint64_t rng_state = 0x9e3779b97f4a7c15u;
+static unsigned rnd(unsigned n) {
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return (unsigned)(rng_state % n);
+}
+
+static const char *pick(const char *const *v, size_t n) { return v[rnd((unsigned)n)]; }
+#define PICK(arr) pick(arr, ELEMENTSOF(arr))
+
+/* Blanks between tokens: usually none, as Alertmanager writes. */
+static void gen_ws(struct rt_strbuf *b) {
+    static const char *const ws[] = {" ", "\n", "\t", "\r\n  ", "  "};
+    if (rnd(8) == 0)
+        rt_sb_puts(b, PICK(ws));
+}
+
+/* String texts (with their quotes): plain, escaped, non-ASCII, broken. */
+static const char *const strings[] = {
+    "\"alpha\"", "\"\"", "\"P0\"", "\"x\"", "\"a\\\"b\"", "\"a\\\\b\"", "\"a\\/b\"", "\"\\b\\f\\n\\r\\t\"",
+    "\"\\u0041\"", "\"\\u00e9\"", "\"\\u20AC\"", "\"\\u0000\"", "\"\\ud83d\\ude00\"", "\"\\ud83d\"", "\"\\x\"",
+    "\"\\u12\"", "\"caf\xc3\xa9\"", "\"\xff\"", "\"\xc0\xaf\"", "\"a\tb\"", "\"http://h/g?x=1\\u0026y=2\"",
+    "\"{}:{bot=\\\"alpha\\\"}\"",
+};
+static const char *const bots[] = {"\"alpha\"", "\"beta-2\"", "\"-bad\"", "\"\"", "\"al\\u0070ha\"",
+                                   "\"b1234567890123456789012345678901234567890123456789012345678901234\""};
+static const char *const severities[] = {"\"P0\"", "\"P1\"", "\"critical\"", "\"P\\u0030\"", "\"\""};
+static const char *const times[] = {
+    "\"2026-11-23T20:29:43.421899993Z\"", "\"2026-11-23T20:29:43+02:00\"", "\"0001-01-01T00:00:00Z\"",
+    "\"2026-11-23T20:29:43\"", "\"yesterday\"", "\"2026-13-01T00:00:00Z\"", "\"2026-11-23T20:29:43.5Z\"", "1"};
+static const char *const fingerprints[] = {"\"e7d558e15c1e5566\"", "\"E7D558E15C1E5566\"", "\"xyz\"", "\"\"",
+                                           "\"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\"",
+                                           "\"\\u0061bc\"", "null"};
+static const char *const statuses[] = {"\"firing\"", "\"resolved\"", "\"pending\"", "\"fir\\u0069ng\"", "true"};
+static const char *const other_values[] = {"null", "1", "[]", "{}", "{\"a\":1}", "1.5", "-1", "true"};
+static const char *const counts[] = {"0", "7", "-1", "1.5", "01", "1e2", "123456789012345678", "1234567890123456789",
+                                     "99999999999999999999", "-0", "0.0"};
+static const char *const label_names[] = {"alertname", "bot", "severity", "team", "instance", "b\\u006ft", "",
+                                          "\xc3\xa9t\xc3\xa9"};
+
+/* A value for a member: usually the first (usual) one, else another of the
+ * expected kind, sometimes anything. */
+static const char *maybe(const char *const *good, size_t n) {
+    unsigned r = rnd(64);
+    return r < 56 ? good[0] : r < 63 ? pick(good, n) : PICK(other_values);
+}
+#define MAYBE(arr) maybe(arr, ELEMENTSOF(arr))
+
+static void gen_member(struct rt_strbuf *b, bool *first, const char *key, const char *value) {
+    rt_sb_printf(b, "%s", *first ? "" : ",");
+    gen_ws(b);
+    rt_sb_printf(b, "\"%s\"", key);
+    gen_ws(b);
+    rt_sb_puts(b, ":");
+    gen_ws(b);
+    rt_sb_puts(b, value);
+    gen_ws(b);
+    *first = false;
+}
+
+static void gen_labels(struct rt_strbuf *b) {
+    rt_sb_puts(b, "{");
+    bool first = true;
+    if (rnd(8))
+        gen_member(b, &first, "alertname", rnd(4) ? "\"P0Down\"" : MAYBE(strings));
+    if (rnd(8))
+        gen_member(b, &first, "bot", MAYBE(bots));
+    if (rnd(8))
+        gen_member(b, &first, "severity", MAYBE(severities));
+    static const char *const extra[] = {"team", "instance", "job"};
+    for (unsigned n = rnd(4) == 0 ? rnd(4) : 0; n > 0; n--)
+        gen_member(b, &first, rnd(8) ? extra[n - 1] : PICK(label_names), MAYBE(strings));
+    if (rnd(20) == 0)
+        gen_member(b, &first, "bot", "\"alpha\""); /* maybe a duplicate */
+    rt_sb_puts(b, "}");
+}
+
+static void gen_map(struct rt_strbuf *b) {
+    if (rnd(12) == 0) {
+        rt_sb_puts(b, PICK(other_values));
+        return;
+    }
+    rt_sb_puts(b, "{");
+    bool first = true;
+    static const char *const names[] = {"summary", "description", "runbook"};
+    for (unsigned n = rnd(4); n > 0; n--)
+        gen_member(b, &first, rnd(8) ? names[n - 1] : PICK(label_names), MAYBE(strings));
+    rt_sb_puts(b, "}");
+}
+
+
+static void gen_alert(struct rt_strbuf *b) {
+    rt_sb_puts(b, "{");
+    bool first = true;
+    unsigned order = rnd(2);
+    if (rnd(30))
+        gen_member(b, &first, "status", rnd(3) ? "\"firing\"" : MAYBE(statuses));
+    if (rnd(30)) {
+        struct rt_strbuf l = {0};
+        if (rnd(12))
+            gen_labels(&l);
+        else
+            rt_sb_puts(&l, PICK(other_values));
+        gen_member(b, &first, "labels", l.s ? l.s : "{}");
+        rt_sb_free(&l);
+    }
+    if (rnd(3)) {
+        struct rt_strbuf m = {0};
+        gen_map(&m);
+        gen_member(b, &first, "annotations", m.s ? m.s : "{}");
+        rt_sb_free(&m);
+    }
+    if (order)
+        gen_member(b, &first, "fingerprint", rnd(3) ? "\"e7d558e15c1e5566\"" : MAYBE(fingerprints));
+    if (rnd(30))
+        gen_member(b, &first, "startsAt", MAYBE(times));
+    if (rnd(30))
+        gen_member(b, &first, "endsAt", rnd(3) ? times[2] : MAYBE(times));
+    if (rnd(2))
+        gen_member(b, &first, "generatorURL", MAYBE(strings));
+    if (!order && rnd(30))
+        gen_member(b, &first, "fingerprint", rnd(3) ? "\"e7d558e15c1e5566\"" : MAYBE(fingerprints));
+    if (rnd(30) == 0)
+        gen_member(b, &first, rnd(2) ? "status" : "extra", "\"resolved\"");
+    rt_sb_puts(b, "}");
+}
+
+static void gen_webhook(struct rt_strbuf *b) {
+    gen_ws(b);
+    rt_sb_puts(b, "{");
+    bool first = true;
+    if (rnd(2))
+        gen_member(b, &first, "receiver", MAYBE(strings));
+    if (rnd(30))
+        gen_member(b, &first, "status", rnd(3) ? "\"firing\"" : MAYBE(statuses));
+    if (rnd(30)) {
+        struct rt_strbuf a = {0};
+        rt_sb_puts(&a, "[");
+        for (unsigned n = rnd(5), i = 0; i < n; i++) {
+            if (i)
+                rt_sb_puts(&a, ",");
+            gen_ws(&a);
+            gen_alert(&a);
+        }
+        rt_sb_puts(&a, "]");
+        gen_member(b, &first, "alerts", rnd(20) ? a.s : PICK(other_values));
+        rt_sb_free(&a);
+    }
+    static const char *const maps[] = {"groupLabels", "commonLabels", "commonAnnotations"};
+    for (size_t i = 0; i < ELEMENTSOF(maps); i++)
+        if (rnd(2)) {
+            struct rt_strbuf m = {0};
+            gen_map(&m);
+            gen_member(b, &first, maps[i], m.s ? m.s : "{}");
+            rt_sb_free(&m);
+        }
+    if (rnd(2))
+        gen_member(b, &first, "externalURL", MAYBE(strings));
+    if (rnd(30))
+        gen_member(b, &first, "version", rnd(8) ? "\"4\"" : rnd(2) ? "\"3\"" : "4");
+    if (rnd(2))
+        gen_member(b, &first, "groupKey", MAYBE(strings));
+    if (rnd(2))
+        gen_member(b, &first, "truncatedAlerts", rnd(3) ? "0" : PICK(counts));
+    if (rnd(30) == 0)
+        gen_member(b, &first, rnd(2) ? "version" : "unknown", "\"4\"");
+    rt_sb_puts(b, "}");
+    gen_ws(b);
+}
+
+/* Random edits: a byte changed, removed, inserted or a span repeated. */
+static size_t mutate(char *s, size_t len, size_t cap) {
+    static const char bytes[] = "{}[]\":,\\ 0019aeEfu-.+\n\x7f\x80\xc3\xa9";
+    size_t at = len ? rnd((unsigned)len) : 0;
+    switch (rnd(5)) {
+    case 0:
+        if (len)
+            s[at] = bytes[rnd(sizeof bytes - 1)];
+        return len;
+    case 1:
+        if (len)
+            memmove(s + at, s + at + 1, len - at - 1);
+        return len ? len - 1 : 0;
+    case 2:
+        if (len + 1 >= cap)
+            return len;
+        memmove(s + at + 1, s + at, len - at);
+        s[at] = bytes[rnd(sizeof bytes - 1)];
+        return len + 1;
+    case 3: {
+        size_t n = 1 + rnd(16);
+        if (at + n > len || len + n >= cap)
+            return len;
+        memmove(s + at + n, s + at, len - at);
+        return len + n;
+    }
+    default:
+        return at; /* truncated */
+    }
+}
+
+static bool same_alert(const struct rt_am_alert *a, const struct rt_am_alert *b) {
+    return strcmp(a->fingerprint, b->fingerprint) == 0 && strcmp(a->bot, b->bot) == 0 &&
+           strcmp(a->alertname, b->alertname) == 0 && a->firing == b->firing && a->starts_at_us == b->starts_at_us &&
+           a->has_ends_at == b->has_ends_at && a->ends_at_us == b->ends_at_us && a->state == b->state &&
+           a->silenced == b->silenced && a->inhibited == b->inhibited && a->has_updated_at == b->has_updated_at &&
+           a->updated_at_us == b->updated_at_us;
+}
+
+static bool same_webhook(const struct rt_am_webhook *a, const struct rt_am_webhook *b) {
+    const struct rt_am_alert_list *x = &a->list, *y = &b->list;
+    if (strcmp(a->receiver, b->receiver) != 0 || a->firing != b->firing || a->version != b->version ||
+        strcmp(a->group_key, b->group_key) != 0 || a->truncated_alerts != b->truncated_alerts ||
+        x->n_alerts != y->n_alerts || x->n_received != y->n_received || x->n_ignored != y->n_ignored)
+        return false;
+    for (size_t i = 0; i < RT_AM_IGN_COUNT; i++)
+        if (x->ignored[i] != y->ignored[i])
+            return false;
+    for (size_t i = 0; i < x->n_alerts; i++)
+        if (!same_alert(&x->alerts[i], &y->alerts[i]))
+            return false;
+    return true;
+}
+
+static size_t agree_ok; /* bodies both paths accepted */
+
+static bool webhook_paths_agree(const char *body, size_t len, const struct rt_am_config *cfg) {
+    struct rt_am_webhook w, ref;
+    char err[RT_AM_ERR_MAX], ref_err[RT_AM_ERR_MAX];
+    int r = rt_am_webhook_parse(body, len, cfg, &w, err, sizeof err);
+    int rr = rt_am_webhook_parse_jansson(body, len, cfg, &ref, ref_err, sizeof ref_err);
+    bool same = r == rr && strcmp(err, ref_err) == 0 && same_webhook(&w, &ref);
+    if (!same)
+        fprintf(stderr, "    paths differ on \"%.*s\": %d \"%s\" vs jansson %d \"%s\"\n", (int)(len < 300 ? len : 300),
+                body, r, err, rr, ref_err);
+    agree_ok += r == 0;
+    rt_am_webhook_free(&w);
+    rt_am_webhook_free(&ref);
+    return same;
+}
+
+TEST(webhook_scanner_and_jansson_agree) {
+    struct cfg p0, re;
+    REQUIRE(cfg_init(&p0, "severity=\"P0\"", "bot"));
+    REQUIRE(cfg_init(&re, "{severity=~\"P0|critical\", team!=\"test\"}", "bot"));
+    struct rt_am_config all = {.p0 = NULL, .bot_label = "alertname"}; /* every alert is P0 */
+    const struct rt_am_config *cfgs[] = {&p0.c, &re.c, &all};
+    int bad = 0;
+    size_t bodies = 0;
+    agree_ok = 0;
+    for (int i = 0; i < 20000 && bad < 5; i++) {
+        struct rt_strbuf b = {0};
+        gen_webhook(&b);
+        REQUIRE(!b.oom);
+        char buf[8192];
+        size_t len = b.len < sizeof buf ? b.len : sizeof buf - 1;
+        memcpy(buf, b.s, len);
+        rt_sb_free(&b);
+        for (int m = 0; m < 3 && bad < 5; m++) {
+            for (size_t c = 0; c < ELEMENTSOF(cfgs); c++)
+                bad += !webhook_paths_agree(buf, len, cfgs[c]);
+            bodies++;
+            for (unsigned k = rnd(3) + 1; k > 0; k--)
+                len = mutate(buf, len, sizeof buf);
+        }
+    }
+    CHECK(bad == 0);
+    CHECK(bodies >= 60000);
+    if (agree_ok < 4000)
+        fprintf(stderr, "    only %zu accepted bodies\n", agree_ok);
+    CHECK(agree_ok >= 4000); /* the generator makes enough valid payloads */
+    rt_am_matchers_free(&p0.m);
+    rt_am_matchers_free(&re.m);
+}
+
+/* The captures and the limit cases through both paths. */
+TEST(webhook_scanner_and_jansson_agree_on_samples) {
+    struct cfg cfg;
+    REQUIRE(cfg_init(&cfg, "severity=\"P0\"", "bot"));
+    static const char *const files[] = {
+        "webhook-firing.json", "webhook-firing-two.json", "webhook-info-alert.json", "webhook-no-bot.json",
+        "webhook-not-p0.json", "webhook-one-resolved-one-firing.json", "webhook-prometheus-firing.json",
+        "webhook-prometheus-resolved.json", "webhook-resolved-no-bot.json", "webhook-resolved-timeout.json",
+        "webhook-resolved.json", "webhook-truncated.json", "webhook-uninhibited.json"};
+    for (size_t i = 0; i < ELEMENTSOF(files); i++) {
+        size_t len;
+        _cleanup_free_ char *body = read_sample(files[i], &len);
+        REQUIRE(body);
+        CHECK(webhook_paths_agree(body, len, &cfg.c));
+    }
+    for (size_t i = 0; i < ELEMENTSOF(bad_cases); i++) {
+        const struct bad_case *c = &bad_cases[i];
+        _cleanup_free_ char *owned = c->raw ? NULL : variant(c->where, c->key, c->value);
+        const char *body = c->raw ? c->raw : owned;
+        REQUIRE(body);
+        CHECK(webhook_paths_agree(body, strlen(body), &cfg.c));
+    }
+    static const size_t sizes[] = {1, 200, 10000, 10001};
+    for (size_t i = 0; i < ELEMENTSOF(sizes); i++) {
+        _cleanup_free_ char *body = many_alerts(sizes[i]);
+        REQUIRE(body);
+        CHECK(webhook_paths_agree(body, strlen(body), &cfg.c));
+    }
+    rt_am_matchers_free(&cfg.m);
+}
+
+/* The usual payload never reaches jansson. */
+static size_t jansson_allocs;
+static void *counting_malloc(size_t n) {
+    jansson_allocs++;
+    return malloc(n);
+}
+
+TEST(usual_webhook_skips_jansson) {
+    struct cfg cfg;
+    REQUIRE(cfg_init(&cfg, "severity=\"P0\"", "bot"));
+    static const char *const files[] = {"webhook-firing.json", "webhook-firing-two.json", "webhook-resolved.json",
+                                        "webhook-prometheus-firing.json", "webhook-not-p0.json"};
+    for (size_t i = 0; i < ELEMENTSOF(files); i++) {
+        size_t len;
+        _cleanup_free_ char *body = read_sample(files[i], &len);
+        REQUIRE(body);
+        struct rt_am_webhook w;
+        char err[RT_AM_ERR_MAX];
+        jansson_allocs = 0;
+        json_set_alloc_funcs(counting_malloc, free);
+        int r = rt_am_webhook_parse(body, len, &cfg.c, &w, err, sizeof err);
+        json_set_alloc_funcs(malloc, free);
+        CHECK(r == 0 || r == RT_AM_EUNUSABLE);
+        if (jansson_allocs != 0) {
+            fprintf(stderr, "    %s: %zu jansson allocations\n", files[i], jansson_allocs);
+            rt_test_failed = 1;
+        }
+        rt_am_webhook_free(&w);
+    }
     rt_am_matchers_free(&cfg.m);
 }
 
