@@ -35,6 +35,10 @@ make --no-print-directory BUILD="$build" "$build/fuzz/seedgen" >/dev/null
 # ---- Alertmanager ----
 fresh am_webhook
 copy am_webhook sample tests/samples/alertmanager/webhook-*.json
+text am_webhook blanks-resolved-bad-bot.json ' { "version" : "4" , "status" : "resolved" , "alerts" : [ { "status" : "resolved" , "labels" : { "bot" : "beta-2" , "severity" : "P0" } , "startsAt" : "2026-11-23T20:29:43+02:00" , "endsAt" : "2026-11-23T20:39:43.5Z" , "fingerprint" : "0a" } , { "status" : "firing" , "labels" : { "bot" : "-bad" , "severity" : "P0" } , "startsAt" : "2026-11-23T20:29:43Z" , "endsAt" : "0001-01-01T00:00:00Z" , "fingerprint" : "ff" } ] , "truncatedAlerts" : 123456789012345678 }
+'
+text am_webhook escaped-key-unknown-member.json '{"version":"4","status":"firing","alerts":[{"status":"firing","labels":{"bot":"alpha","severity":"P0","b\u006ft":"x"},"startsAt":"2026-11-23T20:29:43Z","endsAt":"0001-01-01T00:00:00Z","fingerprint":"ab","extra":1}],"truncatedAlerts":1e2}'
+text am_webhook escapes-unicode.json '{"receiver":"w\u00e9b","status":"firing","alerts":[{"status":"firing","labels":{"alertname":"P0 \"down\" \\ \/\t","bot":"alpha","severity":"P\u0030"},"annotations":{"summary":"caf\u00e9 \u20ac \ud83d\ude00"},"startsAt":"2026-11-24T09:02:22.537583544Z","endsAt":"0001-01-01T00:00:00Z","generatorURL":"http://p/graph?g0.expr=up\u0026g0.tab=1","fingerprint":"E7D558E15C1E5566"}],"groupLabels":{},"commonLabels":{},"commonAnnotations":{},"externalURL":"http://vm:19580","version":"4","groupKey":"{}:{bot=\"alpha\"}","truncatedAlerts":3}'
 fresh am_alerts
 copy am_alerts sample tests/samples/alertmanager/api-*.json
 text am_alerts status '{"cluster":{"name":"01J","peers":[],"status":"ready"},"config":{"original":""},"uptime":"2026-11-24T09:00:00.123Z","versionInfo":{"version":"0.25.0"}}'
