@@ -107,7 +107,7 @@ static void status(struct rt_httpd_req *req, void *ud) {
     else if (r < 0)
         rt_httpd_reply_error(req, 500, "internal", "%s", strerror(-r));
     else
-        rt_httpd_reply(req, 200, "application/json", b.s, b.len);
+        rt_httpd_reply_strbuf(req, 200, "application/json", &b);
     rt_sb_free(&b);
 }
 
@@ -118,7 +118,7 @@ static void metrics(struct rt_httpd_req *req, void *ud) {
     if (wd_metrics_text(&v, wd_now(), &b) < 0)
         rt_httpd_reply_error(req, 500, "internal", "out of memory");
     else
-        rt_httpd_reply(req, 200, "text/plain; version=0.0.4; charset=utf-8", b.s, b.len);
+        rt_httpd_reply_strbuf(req, 200, "text/plain; version=0.0.4; charset=utf-8", &b);
     rt_sb_free(&b);
 }
 

@@ -24,6 +24,7 @@
 struct event_base;
 struct rt_httpd;
 struct rt_httpd_req;
+struct rt_strbuf;
 
 #define RT_HTTPD_MAX_LISTENERS 16
 #define RT_HTTPD_MAX_ROUTES 64
@@ -119,6 +120,11 @@ int rt_httpd_add_header(struct rt_httpd_req *req, const char *name, const char *
  * Returns 0, -EINVAL, -EALREADY (a second reply), -ENOMEM. */
 int rt_httpd_reply(struct rt_httpd_req *req, int status, const char *content_type,
                    const void *body, size_t len);
+/* The same with the body's memory handed over instead of copied (freed once
+ * sent): *body is empty afterwards, on every path. -ENOMEM, no reply, if
+ * body->oom. */
+int rt_httpd_reply_strbuf(struct rt_httpd_req *req, int status, const char *content_type,
+                          struct rt_strbuf *body);
 /* {"error":code,"message":printf(fmt,...)} with Content-Type application/json;
  * the message is cut at 512 bytes. status 400..599. */
 int rt_httpd_reply_error(struct rt_httpd_req *req, int status, const char *code,

@@ -25,6 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/strbuf.h"
 #include "common/util.h"
 #include "tests/unit/harness.h"
 #include "watchdog/httpd.h"
@@ -1182,6 +1183,120 @@ TEST(ipv6_listener) {
     const char *peer = json_string_value(json_object_get(o, "peer"));
     CHECK(peer && strncmp(peer, "[::1]:", 6) == 0);
     json_decref(o);
+    server_stop(&s);
+}
+
+/* ---- a large page handed over (rt_httpd_reply_strbuf) ---- */
+
+#define PAGE_LINES 400000 /* 3.6 MB: more than any buffer libevent would pick */
+
+/* Line i of the page: 8 digits and a newline. */
+static void page_line(char out[10], size_t i) {
+    for (int d = 7; d >= 0; d--, i /= 10)
+        out[d] = (char)('0' + i % 10);
+    out[8] = '\n';
+    out[9] = '\0';
+}
+
+struct page_server {
+    int handed_rc, oom_rc;
+    bool emptied, oom_emptied;
+};
+
+static void h_page(struct rt_httpd_req *req, void *ud) {
+    struct page_server *ps = ud;
+    struct rt_strbuf b = {0};
+    char line[10];
+    for (size_t i = 0; i < PAGE_LINES; i++) {
+        page_line(line, i);
+        rt_sb_putn(&b, line, 9);
+    }
+    ps->handed_rc = rt_httpd_reply_strbuf(req, 200, "text/plain", &b);
+    ps->emptied = b.s == NULL && b.len == 0 && b.cap == 0;
+}
+
+static void h_page_oom(struct rt_httpd_req *req, void *ud) {
+    struct page_server *ps = ud;
+    struct rt_strbuf b = {0};
+    rt_sb_puts(&b, "partial");
+    b.oom = true;
+    ps->oom_rc = rt_httpd_reply_strbuf(req, 200, "text/plain", &b);
+    ps->oom_emptied = b.s == NULL && b.len == 0;
+    rt_httpd_reply_error(req, 500, "internal", "out of memory");
+}
+
+struct page_check {
+    size_t off;
+    bool same;
+};
+
+static size_t page_cb(char *p, size_t size, size_t n, void *arg) {
+    struct page_check *pc = arg;
+    char line[10];
+    for (size_t i = 0; i < size * n; i++, pc->off++) {
+        page_line(line, pc->off / 9);
+        if (pc->off >= (size_t)PAGE_LINES * 9 || p[i] != line[pc->off % 9])
+            pc->same = false;
+    }
+    return size * n;
+}
+
+struct page_run {
+    int port;
+    long get_status, head_status, oom_status;
+    struct page_check get, head;
+};
+
+static long page_fetch(int port, const char *path, bool head, struct page_check *pc) {
+    char u[128];
+    url(u, sizeof(u), "http", port, path);
+    *pc = (struct page_check){.same = true};
+    CURL *c = curl_easy_init();
+    long status = 0;
+    if (!c)
+        return 0;
+    curl_easy_setopt(c, CURLOPT_URL, u);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 10000L);
+    curl_easy_setopt(c, CURLOPT_NOBODY, head ? 1L : 0L);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, page_cb);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, pc);
+    if (curl_easy_perform(c) == CURLE_OK)
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_cleanup(c);
+    return status;
+}
+
+static void page_client(void *arg) {
+    struct page_run *t = arg;
+    t->get_status = page_fetch(t->port, "/page", false, &t->get);
+    t->head_status = page_fetch(t->port, "/page", true, &t->head);
+    struct page_check ignored;
+    t->oom_status = page_fetch(t->port, "/page-oom", false, &ignored);
+}
+
+TEST(large_page_handed_over) {
+    curl_setup();
+    struct rt_httpd_listener lo = {.addr = "127.0.0.1"};
+    struct rt_httpd_options opt = {.listeners = &lo, .n_listeners = 1};
+    struct server s;
+    REQUIRE(server_start(&s, &opt));
+    struct page_server ps = {.handed_rc = 1, .oom_rc = 1};
+    REQUIRE(rt_httpd_route(s.h, "GET", "/page", h_page, &ps, false) == 0);
+    REQUIRE(rt_httpd_route(s.h, "HEAD", "/page", h_page, &ps, false) == 0);
+    REQUIRE(rt_httpd_route(s.h, "GET", "/page-oom", h_page_oom, &ps, false) == 0);
+    struct page_run t = {.port = rt_httpd_port(s.h, 0)};
+    REQUIRE(run_client(&s, page_client, &t));
+    CHECK_EQ_INT(t.get_status, 200);
+    CHECK_EQ_INT(t.get.off, (size_t)PAGE_LINES * 9); /* every byte, in order */
+    CHECK(t.get.same);
+    CHECK_EQ_INT(t.head_status, 200);
+    CHECK_EQ_INT(t.head.off, 0); /* HEAD: no body, and the buffer still freed */
+    CHECK_EQ_INT(ps.handed_rc, 0);
+    CHECK(ps.emptied);
+    CHECK_EQ_INT(ps.oom_rc, -ENOMEM);
+    CHECK(ps.oom_emptied);
+    CHECK_EQ_INT(t.oom_status, 500);
     server_stop(&s);
 }
 
