@@ -543,14 +543,14 @@ static void drain_cb(evutil_socket_t fd, short what, void *arg) {
     lg->budget -= (size_t)n;
 }
 
-/* Keeps the connection's socket open (a duplicate descriptor) after evhttp
- * closes it, reading and discarding what the client still sends. */
-static void drain_start(struct rt_httpd *h, evutil_socket_t sock) {
-    if (sock < 0 || h->n_lingering >= h->max_conns)
+/* Reads and discards what the client still sends on FD, which the caller
+ * has taken over from the connection's bufferevent (see on_close), then
+ * closes it. Always takes FD. */
+static void drain_start(struct rt_httpd *h, evutil_socket_t fd) {
+    if (h->n_lingering >= h->max_conns) {
+        close(fd);
         return;
-    int fd = fcntl(sock, F_DUPFD_CLOEXEC, 3);
-    if (fd < 0)
-        return;
+    }
     struct drain *lg = calloc(1, sizeof(*lg));
     if (!lg) {
         close(fd);
@@ -590,8 +590,13 @@ static void on_close(struct evhttp_connection *evcon, void *arg) {
         h->stats.tls_failed++;
     else if (c->partial)
         h->stats.conn_aborted++;
-    if (c->linger)
-        drain_start(h, bufferevent_getfd(c->bev));
+    /* The socket is taken from the bufferevent, not duplicated: evhttp then
+     * only shuts its write side (our response is followed by a FIN), and no
+     * second descriptor of it exists, which libevent's epoll change list
+     * could not handle (rt_httpd_base_new). */
+    evutil_socket_t fd = c->linger ? bufferevent_getfd(c->bev) : -1;
+    if (fd >= 0 && bufferevent_setfd(c->bev, -1) == 0)
+        drain_start(h, fd);
     h->stats.conn_open--;
     conn_free(c);
 }
@@ -1254,6 +1259,16 @@ static int listener_open(struct rt_httpd *h, const struct rt_httpd_options *opt,
         return -ENOMEM;
     }
     return 0;
+}
+
+struct event_base *rt_httpd_base_new(void) {
+    struct event_config *cfg = event_config_new();
+    if (!cfg)
+        return NULL;
+    event_config_set_flag(cfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+    struct event_base *base = event_base_new_with_config(cfg);
+    event_config_free(cfg);
+    return base;
 }
 
 int rt_httpd_port(const struct rt_httpd *h, size_t i) {

@@ -238,7 +238,7 @@ int main(int argc, char **argv) {
         return 0;
     }
     signal(SIGPIPE, SIG_IGN);
-    d.base = event_base_new();
+    d.base = rt_httpd_base_new();
     if (!d.base || start(&d) < 0) {
         stop(&d);
         return 1;

@@ -83,7 +83,7 @@ static bool server_start(struct server *s, struct rt_httpd_options *opt) {
     *s = (struct server){0};
     opt->errbuf = err;
     opt->errbuf_size = sizeof(err);
-    s->base = event_base_new();
+    s->base = rt_httpd_base_new(); /* as the daemon has it */
     if (!s->base)
         return false;
     s->h = rt_httpd_new(s->base, opt);
