@@ -20,11 +20,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/version.h"
+
 struct event_base;
 
-#ifndef RATCHET_VERSION
-#define RATCHET_VERSION "0.1.0"
-#endif
 #define RT_FETCH_USER_AGENT "ratchet-watchdog/" RATCHET_VERSION
 
 /* Defaults (used where an option is 0) and limits of the options. */
