@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "common/jscan.h"
 #include "common/rtime.h"
 #include "common/util.h"
 
@@ -819,59 +820,19 @@ static int webhook_parse(const char *body, size_t len, const struct rt_am_config
 #define FAST_MAX_LABELS 64 /* per string map; more: jansson */
 #define FAST_STACK 8192    /* decoded strings of bodies up to this size stay on the stack */
 
+/* The cursor first, so that a member or element function can get back the
+ * struct scan from the struct rt_jscan it is given. */
 struct scan {
-    const char *s;
-    size_t i, end;
+    struct rt_jscan c;
     char *arena; /* decoded strings, NUL-terminated; never more bytes than the body */
     size_t used, cap;
 };
 
-struct fast_text {
-    const char *s;
-    size_t n;
-};
-
 struct fast_labels {
     size_t n;
-    struct fast_text name[FAST_MAX_LABELS]; /* raw keys: no escapes */
-    const char *value[FAST_MAX_LABELS];     /* decoded, in the arena */
+    struct rt_jscan_text name[FAST_MAX_LABELS]; /* raw keys: no escapes */
+    const char *value[FAST_MAX_LABELS];      /* decoded, in the arena */
 };
-
-static void sc_ws(struct scan *sc) {
-    while (sc->i < sc->end && (sc->s[sc->i] == ' ' || sc->s[sc->i] == '\t' || sc->s[sc->i] == '\n' ||
-                               sc->s[sc->i] == '\r'))
-        sc->i++;
-}
-
-/* Skips blanks, then consumes c if it is next. */
-static bool sc_char(struct scan *sc, char c) {
-    sc_ws(sc);
-    if (sc->i < sc->end && sc->s[sc->i] == c) {
-        sc->i++;
-        return true;
-    }
-    return false;
-}
-
-static bool text_is(const struct fast_text *t, const char *want) {
-    size_t n = strlen(want);
-    return t->n == n && memcmp(t->s, want, n) == 0;
-}
-
-/* A member's key (printable ASCII, no escapes) and the colon after it. */
-static bool sc_key(struct scan *sc, struct fast_text *key) {
-    if (!sc_char(sc, '"'))
-        return false;
-    size_t k = sc->i;
-    while (k < sc->end && (unsigned char)sc->s[k] >= 0x20 && (unsigned char)sc->s[k] < 0x80 && sc->s[k] != '"' &&
-           sc->s[k] != '\\')
-        k++;
-    if (k >= sc->end || sc->s[k] != '"')
-        return false;
-    *key = (struct fast_text){sc->s + sc->i, k - sc->i};
-    sc->i = k + 1;
-    return sc_char(sc, ':');
-}
 
 static int hex_digit(char c) {
     if (c >= '0' && c <= '9')
@@ -883,14 +844,14 @@ static int hex_digit(char c) {
     return -1;
 }
 
-/* \uXXXX at s[i] == 'u', as UTF-8 into out; false for NUL (jansson refuses
- * it), surrogates (pairs are left to jansson) and bad hex. */
-static bool sc_unicode(const struct scan *sc, size_t i, char *out, size_t *n) {
-    if (sc->end - i < 5)
+/* \uXXXX at p[0] == 'u', before end, as UTF-8 into out; false for NUL
+ * (jansson refuses it), surrogates (pairs are left to jansson) and bad hex. */
+static bool sc_unicode(const char *p, const char *end, char *out, size_t *n) {
+    if (end - p < 5)
         return false;
     unsigned v = 0;
     for (size_t k = 1; k <= 4; k++) {
-        int d = hex_digit(sc->s[i + k]);
+        int d = hex_digit(p[k]);
         if (d < 0)
             return false;
         v = v << 4 | (unsigned)d;
@@ -908,50 +869,62 @@ static bool sc_unicode(const struct scan *sc, size_t i, char *out, size_t *n) {
     return true;
 }
 
-/* One escape at s[i] == '\\' into out; returns the bytes of text it took, 0 if declined. */
-static size_t sc_escape(const struct scan *sc, size_t i, char *out, size_t *n) {
+/* One escape at p[0] == '\\', before end, into out; returns the bytes of
+ * text it took, 0 if declined. */
+static size_t sc_escape(const char *p, const char *end, char *out, size_t *n) {
     static const char from[] = "\"\\/bfnrt", to[] = "\"\\/\b\f\n\r\t";
-    if (i + 1 >= sc->end)
+    if (end - p < 2)
         return 0;
-    char e = sc->s[i + 1];
+    char e = p[1];
     const char *f = e ? strchr(from, e) : NULL;
     if (f) {
         out[0] = to[f - from], *n = 1;
         return 2;
     }
-    return e == 'u' && sc_unicode(sc, i + 1, out, n) ? 6 : 0;
+    return e == 'u' && sc_unicode(p + 1, end, out, n) ? 6 : 0;
 }
 
 /* A string value, decoded into the arena: *out is NUL-terminated. */
 static bool sc_string(struct scan *sc, const char **out) {
-    if (!sc_char(sc, '"'))
+    if (!rt_jscan_take(&sc->c, '"'))
         return false;
     /* The decoded text is never longer than its JSON text, quotes included. */
-    if (sc->end - sc->i + 1 > sc->cap - sc->used)
+    const char *end = sc->c.end;
+    if ((size_t)(end - sc->c.p) + 1 > sc->cap - sc->used)
         return false;
     char *d = sc->arena + sc->used;
     size_t n = 0;
-    for (size_t i = sc->i; i < sc->end;) {
-        unsigned char c = (unsigned char)sc->s[i];
+    for (const char *p = sc->c.p; p < end;) {
+        unsigned char c = (unsigned char)*p;
         if (c == '"') {
             d[n] = '\0';
             sc->used += n + 1;
-            sc->i = i + 1;
+            sc->c.p = p + 1;
             *out = d;
             return true;
         }
         if (c < 0x20 || c >= 0x80)
             return false;
         if (c != '\\') {
-            d[n++] = (char)c, i++;
+            d[n++] = (char)c, p++;
             continue;
         }
-        size_t got, took = sc_escape(sc, i, d + n, &got);
+        size_t got, took = sc_escape(p, end, d + n, &got);
         if (!took)
             return false;
-        n += got, i += took;
+        n += got, p += took;
     }
     return false;
+}
+
+static bool label_member(struct rt_jscan *c, struct rt_jscan_text key, void *ud) {
+    (void)key; /* kept by rt_jscan_object() in l->name */
+    struct fast_labels *l = ud;
+    const char *value;
+    if (!sc_string((struct scan *)c, &value))
+        return false;
+    l->value[l->n++] = value;
+    return true;
 }
 
 /* {"name": "value", ...}: distinct names, string values. Into *l if not NULL. */
@@ -960,55 +933,16 @@ static bool sc_string_map(struct scan *sc, struct fast_labels *l) {
     if (!l)
         l = &scratch;
     l->n = 0;
-    if (!sc_char(sc, '{'))
-        return false;
-    if (sc_char(sc, '}'))
-        return true;
-    do {
-        struct fast_text name;
-        const char *value;
-        if (l->n == FAST_MAX_LABELS || !sc_key(sc, &name) || !sc_string(sc, &value))
-            return false;
-        for (size_t j = 0; j < l->n; j++)
-            if (l->name[j].n == name.n && memcmp(l->name[j].s, name.s, name.n) == 0)
-                return false; /* jansson refuses duplicate keys */
-        l->name[l->n] = name;
-        l->value[l->n++] = value;
-    } while (sc_char(sc, ','));
-    return sc_char(sc, '}');
+    struct rt_jscan_keys names = {l->name, 0, FAST_MAX_LABELS};
+    return rt_jscan_object(&sc->c, &names, label_member, l);
 }
 
 static const char *fast_label_of(const char *name, void *userdata) {
     const struct fast_labels *l = userdata;
     for (size_t j = 0; j < l->n; j++)
-        if (text_is(&l->name[j], name))
+        if (rt_jscan_text_is(l->name[j], name))
             return l->value[j];
     return NULL;
-}
-
-/* Members of one object: each name in names[] at most once, read by
- * member(); *seen gets a bit per member read. */
-typedef bool (*member_fn)(struct scan *sc, size_t which, void *ud);
-
-static bool sc_object(struct scan *sc, const char *const *names, size_t n_names, member_fn member, void *ud,
-                      unsigned *seen) {
-    *seen = 0;
-    if (!sc_char(sc, '{'))
-        return false;
-    if (sc_char(sc, '}'))
-        return true;
-    do {
-        struct fast_text key;
-        if (!sc_key(sc, &key))
-            return false;
-        size_t w = 0;
-        while (w < n_names && !text_is(&key, names[w]))
-            w++;
-        if (w == n_names || (*seen & 1u << w) || !member(sc, w, ud))
-            return false;
-        *seen |= 1u << w;
-    } while (sc_char(sc, ','));
-    return sc_char(sc, '}');
 }
 
 /* The webhook checks of a time field, on its decoded text. */
@@ -1030,7 +964,8 @@ struct fast_alert {
     bool has_start;
 };
 
-static bool alert_member(struct scan *sc, size_t which, void *ud) {
+static bool alert_member(struct rt_jscan *c, size_t which, void *ud) {
+    struct scan *sc = (struct scan *)c;
     struct fast_alert *fa = ud;
     const char *s;
     switch (which) {
@@ -1064,13 +999,15 @@ struct fast_webhook {
 };
 
 /* One alert of the array, classified and kept or counted at once. */
-static bool sc_alert(struct scan *sc, struct fast_webhook *fw) {
+static bool sc_alert(struct rt_jscan *c, size_t i, void *ud) {
+    (void)i;
+    struct fast_webhook *fw = ud;
     struct fast_alert fa;
     memset(&fa.a, 0, sizeof fa.a);
     fa.labels.n = 0;
     fa.has_start = false;
-    unsigned seen;
-    if (!sc_object(sc, alert_fields, AF_COUNT, alert_member, &fa, &seen))
+    uint32_t seen;
+    if (!rt_jscan_named_object(c, alert_fields, AF_COUNT, alert_member, &fa, &seen))
         return false;
     if ((seen & AF_REQUIRED) != AF_REQUIRED || !fa.has_start || (!fa.a.firing && !fa.a.has_ends_at))
         return false;
@@ -1082,32 +1019,21 @@ static bool sc_alert(struct scan *sc, struct fast_webhook *fw) {
     return fw->rc == 0;
 }
 
-static bool sc_alerts(struct scan *sc, struct fast_webhook *fw) {
-    if (!sc_char(sc, '['))
-        return false;
-    if (sc_char(sc, ']'))
-        return true;
-    do {
-        if (!sc_alert(sc, fw))
-            return false;
-    } while (sc_char(sc, ','));
-    return sc_char(sc, ']');
-}
-
 /* truncatedAlerts: digits without a leading zero, at most 18 of them (no
  * sign, fraction or exponent: those are jansson's to judge). */
-static bool sc_count(struct scan *sc, int64_t *out) {
-    sc_ws(sc);
-    size_t k = sc->i, digits = 0;
+static bool sc_count(struct rt_jscan *c, int64_t *out) {
+    rt_jscan_ws(c);
+    const char *k = c->p;
+    size_t digits = 0;
     int64_t v = 0;
-    for (; k < sc->end && sc->s[k] >= '0' && sc->s[k] <= '9'; k++, digits++) {
+    for (; k < c->end && *k >= '0' && *k <= '9'; k++, digits++) {
         if (digits == 18)
             return false;
-        v = v * 10 + (sc->s[k] - '0');
+        v = v * 10 + (*k - '0');
     }
-    if (digits == 0 || (digits > 1 && sc->s[sc->i] == '0'))
+    if (digits == 0 || (digits > 1 && *c->p == '0'))
         return false;
-    sc->i = k;
+    c->p = k;
     *out = v;
     return true;
 }
@@ -1119,15 +1045,16 @@ static const char *const webhook_fields[WF_COUNT] = {
     "version", "groupKey", "truncatedAlerts"};
 #define WF_REQUIRED (1u << WF_STATUS | 1u << WF_ALERTS | 1u << WF_VERSION)
 
-static bool webhook_member(struct scan *sc, size_t which, void *ud) {
+static bool webhook_member(struct rt_jscan *c, size_t which, void *ud) {
+    struct scan *sc = (struct scan *)c;
     struct fast_webhook *fw = ud;
     const char *s;
     switch (which) {
-    case WF_ALERTS: return sc_alerts(sc, fw);
+    case WF_ALERTS: return rt_jscan_array(c, sc_alert, fw);
     case WF_GROUP_LABELS:
     case WF_COMMON_LABELS:
     case WF_COMMON_ANNOTATIONS: return sc_string_map(sc, NULL);
-    case WF_TRUNCATED: return sc_count(sc, &fw->out->truncated_alerts);
+    case WF_TRUNCATED: return sc_count(c, &fw->out->truncated_alerts);
     case WF_RECEIVER: return sc_string(sc, &fw->receiver);
     case WF_GROUP_KEY: return sc_string(sc, &fw->group_key);
     }
@@ -1146,12 +1073,12 @@ static bool webhook_member(struct scan *sc, size_t which, void *ud) {
 static int webhook_scan(struct scan *sc, const struct rt_am_config *cfg, struct rt_am_webhook *out, char *err,
                         size_t errlen) {
     struct fast_webhook fw = {.cfg = cfg, .out = out};
-    unsigned seen;
-    bool ok = sc_object(sc, webhook_fields, WF_COUNT, webhook_member, &fw, &seen);
+    uint32_t seen;
+    bool ok = rt_jscan_named_object(&sc->c, webhook_fields, WF_COUNT, webhook_member, &fw, &seen);
     if (fw.rc < 0)
         return fail(err, errlen, fw.rc, "out of memory");
-    sc_ws(sc);
-    if (!ok || sc->i != sc->end || (seen & WF_REQUIRED) != WF_REQUIRED)
+    rt_jscan_ws(&sc->c);
+    if (!ok || sc->c.p != sc->c.end || (seen & WF_REQUIRED) != WF_REQUIRED)
         return FAST_DECLINED;
     out->version = 4;
     copy_cut(out->receiver, sizeof out->receiver, fw.receiver ? fw.receiver : "");
@@ -1167,7 +1094,7 @@ static int webhook_fast(const char *body, size_t len, const struct rt_am_config 
         return FAST_DECLINED;
     char stack[FAST_STACK];
     _cleanup_free_ char *heap = NULL;
-    struct scan sc = {.s = body, .end = len, .arena = stack, .cap = sizeof stack};
+    struct scan sc = {.c = {body, body + len}, .arena = stack, .cap = sizeof stack};
     if (len + 1 > sizeof stack) {
         heap = malloc(len + 1);
         if (!heap)

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "common/jscan.h"
 #include "common/rtime.h"
 #include "common/util.h"
 #include "policy/policy.h"
@@ -431,10 +432,12 @@ struct span {
     size_t start, end; /* [start, end): '[' ... ']' */
 };
 
+/* rt_jscan_ws() for the index-based code here: the index after the
+ * whitespace at s[i], before end. */
 static size_t skip_ws(const char *s, size_t i, size_t end) {
-    while (i < end && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r'))
-        i++;
-    return i;
+    struct rt_jscan c = {s + i, s + end};
+    rt_jscan_ws(&c);
+    return (size_t)(c.p - s);
 }
 
 /* s[i] is '"'; returns the index after the closing quote, or end. */
@@ -535,48 +538,23 @@ static bool find_result_array(const char *s, size_t len, struct span *sp) {
 #define FAST_TEXT_MAX 256    /* longer bot label values: jansson */
 #define FAST_TS_DIGITS 15    /* decimals of up to 15 digits are exact as N / 10^k */
 
-struct text {
-    const char *s;
-    size_t n;
-};
-
 struct fast_series {
-    struct text bot;   /* s NULL: no bot label */
-    bool ts_is_int;    /* jansson would make the timestamp an integer */
+    struct rt_jscan_text bot; /* s NULL: no bot label */
+    bool ts_is_int;        /* jansson would make the timestamp an integer */
     json_int_t ts_int;
     double ts_real;
-    struct text value;
-    size_t end;        /* after the closing brace */
+    struct rt_jscan_text value;
+    size_t end;            /* after the closing brace */
 };
-
-static bool text_is(const struct text *t, const char *want) {
-    size_t n = strlen(want);
-    return t->n == n && memcmp(t->s, want, n) == 0;
-}
-
-/* A string without escapes, control characters or non-ASCII bytes at
- * s[*i] == '"'; *i moves past its closing quote. */
-static bool fast_string(const char *s, size_t *i, size_t end, struct text *out) {
-    if (*i >= end || s[*i] != '"')
-        return false;
-    size_t k = *i + 1;
-    while (k < end && (unsigned char)s[k] >= 0x20 && (unsigned char)s[k] < 0x80 && s[k] != '"' &&
-           s[k] != '\\')
-        k++;
-    if (k >= end || s[k] != '"')
-        return false;
-    *out = (struct text){s + *i + 1, k - *i - 1};
-    *i = k + 1;
-    return true;
-}
 
 /* A non-negative JSON number as jansson reads it: an integer (no fraction,
  * no exponent; jansson's strtoll) or a real (strtod, correctly rounded:
  * N / 10^k is too when N < 2^53 and k <= 22, both exact doubles). */
-static bool fast_timestamp(const char *s, size_t *i, size_t end, struct fast_series *fs) {
+static bool fast_timestamp(struct rt_jscan *c, struct fast_series *fs) {
     static const double pow10[FAST_TS_DIGITS + 1] = {1e0, 1e1, 1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
                                                      1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15};
-    size_t k = *i, digits = 0, frac = 0;
+    const char *s = c->p;
+    size_t k = 0, end = (size_t)(c->end - c->p), digits = 0, frac = 0;
     uint64_t n = 0;
     if (k >= end || !is_digit(s[k]))
         return false;
@@ -591,7 +569,7 @@ static bool fast_timestamp(const char *s, size_t *i, size_t end, struct fast_ser
     if (k >= end || s[k] != '.') {
         fs->ts_is_int = true;
         fs->ts_int = (json_int_t)n;
-        *i = k;
+        c->p += k;
         return true;
     }
     for (k++; k < end && is_digit(s[k]) && digits < FAST_TS_DIGITS; k++, digits++, frac++)
@@ -600,109 +578,63 @@ static bool fast_timestamp(const char *s, size_t *i, size_t end, struct fast_ser
         return false;
     fs->ts_is_int = false;
     fs->ts_real = (double)n / pow10[frac];
-    *i = k;
+    c->p += k;
     return true;
 }
 
-/* "value": [ts, "v"] at s[*i] == '['. */
-static bool fast_point(const char *s, size_t *i, size_t end, struct fast_series *fs) {
-    size_t k = *i;
-    if (k >= end || s[k] != '[')
+/* "value": [ts, "v"]. */
+static bool fast_point(struct rt_jscan *c, struct fast_series *fs) {
+    if (!rt_jscan_take(c, '['))
         return false;
-    k = skip_ws(s, k + 1, end);
-    if (!fast_timestamp(s, &k, end, fs))
+    rt_jscan_ws(c);
+    return fast_timestamp(c, fs) && rt_jscan_take(c, ',') && rt_jscan_plain_string(c, &fs->value) &&
+           rt_jscan_take(c, ']');
+}
+
+struct fast_scan {
+    const char *label;
+    struct fast_series *fs;
+};
+
+/* One label of "metric": a string value; the bot label's is kept. */
+static bool metric_member(struct rt_jscan *c, struct rt_jscan_text name, void *ud) {
+    struct fast_scan *sc = ud;
+    struct rt_jscan_text value;
+    if (!rt_jscan_plain_string(c, &value))
         return false;
-    k = skip_ws(s, k, end);
-    if (k >= end || s[k] != ',')
-        return false;
-    k = skip_ws(s, k + 1, end);
-    if (!fast_string(s, &k, end, &fs->value))
-        return false;
-    k = skip_ws(s, k, end);
-    if (k >= end || s[k] != ']')
-        return false;
-    *i = k + 1;
+    if (rt_jscan_text_is(name, sc->label)) {
+        if (value.n >= FAST_TEXT_MAX)
+            return false;
+        sc->fs->bot = value;
+    }
     return true;
 }
 
-/* "metric": {"name": "value", ...} at s[*i] == '{', all values strings,
- * names distinct. */
-static bool fast_metric(const char *s, size_t *i, size_t end, const char *label, struct fast_series *fs) {
-    struct text names[FAST_MAX_LABELS];
-    size_t n = 0, k = *i;
-    if (k >= end || s[k] != '{')
-        return false;
-    k = skip_ws(s, k + 1, end);
-    if (k < end && s[k] == '}') {
-        *i = k + 1;
-        return true;
-    }
-    for (;;) {
-        struct text name, value;
-        if (n == FAST_MAX_LABELS || !fast_string(s, &k, end, &name))
-            return false;
-        for (size_t j = 0; j < n; j++)
-            if (names[j].n == name.n && memcmp(names[j].s, name.s, name.n) == 0)
-                return false; /* jansson refuses duplicate keys */
-        names[n++] = name;
-        k = skip_ws(s, k, end);
-        if (k >= end || s[k] != ':')
-            return false;
-        k = skip_ws(s, k + 1, end);
-        if (!fast_string(s, &k, end, &value))
-            return false;
-        if (text_is(&name, label)) {
-            if (value.n >= FAST_TEXT_MAX)
-                return false;
-            fs->bot = value;
-        }
-        k = skip_ws(s, k, end);
-        if (k < end && s[k] == '}') {
-            *i = k + 1;
-            return true;
-        }
-        if (k >= end || s[k] != ',')
-            return false;
-        k = skip_ws(s, k + 1, end);
-    }
+enum { SF_METRIC, SF_VALUE, SF_COUNT };
+static const char *const series_fields[SF_COUNT] = {"metric", "value"};
+
+static bool series_member(struct rt_jscan *c, size_t which, void *ud) {
+    struct fast_scan *sc = ud;
+    if (which == SF_VALUE)
+        return fast_point(c, sc->fs);
+    /* "metric": {"name": "value", ...}, names distinct (jansson refuses
+     * duplicate keys). */
+    struct rt_jscan_text names[FAST_MAX_LABELS];
+    struct rt_jscan_keys seen = {names, 0, FAST_MAX_LABELS};
+    return rt_jscan_object(c, &seen, metric_member, sc);
 }
 
 /* One series object at s[i] == '{' with exactly the members "metric" and
  * "value", in either order. */
 static bool fast_scan_series(const char *s, size_t i, size_t end, const char *label, struct fast_series *fs) {
-    bool metric = false, value = false;
+    struct rt_jscan c = {s + i, s + end};
+    struct fast_scan sc = {label, fs};
+    uint32_t seen;
     *fs = (struct fast_series){0};
-    if (i >= end || s[i] != '{')
+    if (!rt_jscan_named_object(&c, series_fields, SF_COUNT, series_member, &sc, &seen))
         return false;
-    i = skip_ws(s, i + 1, end);
-    for (;;) {
-        struct text key;
-        if (!fast_string(s, &i, end, &key))
-            return false;
-        i = skip_ws(s, i, end);
-        if (i >= end || s[i] != ':')
-            return false;
-        i = skip_ws(s, i + 1, end);
-        if (text_is(&key, "metric") && !metric) {
-            if (!fast_metric(s, &i, end, label, fs))
-                return false;
-            metric = true;
-        } else if (text_is(&key, "value") && !value) {
-            if (!fast_point(s, &i, end, fs))
-                return false;
-            value = true;
-        } else {
-            return false;
-        }
-        i = skip_ws(s, i, end);
-        if (i < end && s[i] == '}')
-            break;
-        if (i >= end || s[i] != ',')
-            return false;
-        i = skip_ws(s, i + 1, end);
-    }
-    fs->end = i + 1;
-    return metric && value;
+    fs->end = (size_t)(c.p - s);
+    return seen == (1u << SF_METRIC | 1u << SF_VALUE);
 }
 
 /* parse_series() of a vector item, from what the scanner read. */

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/jscan.h"
 #include "common/rtime.h"
 #include "common/util.h"
 
@@ -140,63 +141,19 @@ int rt_registry_parse_dom(const char *text, size_t len, struct rt_registry *out,
 
 #define MAX_KEYS 8
 
-struct span {
-    const char *s;
-    size_t n;
-};
-
 enum scalar_kind { SC_STRING, SC_INT, SC_LITERAL };
 
 struct scalar {
     enum scalar_kind kind;
-    struct span str;
+    struct rt_jscan_text str;
     long long num;
 };
-
-struct scan {
-    const char *p, *end;
-};
-
-static void skip_ws(struct scan *c) {
-    while (c->p < c->end && (*c->p == ' ' || *c->p == '\t' || *c->p == '\n' || *c->p == '\r'))
-        c->p++;
-}
-
-static bool peek(struct scan *c, char ch) {
-    skip_ws(c);
-    return c->p < c->end && *c->p == ch;
-}
-
-static bool take(struct scan *c, char ch) {
-    if (!peek(c, ch))
-        return false;
-    c->p++;
-    return true;
-}
-
-static bool plain_char(char ch) {
-    unsigned char u = (unsigned char)ch;
-    return u >= 0x20 && u < 0x80 && ch != '"' && ch != '\\';
-}
-
-static bool scan_string(struct scan *c, struct span *out) {
-    if (!take(c, '"'))
-        return false;
-    const char *s = c->p;
-    while (c->p < c->end && plain_char(*c->p))
-        c->p++;
-    if (c->p == c->end || *c->p != '"')
-        return false;
-    *out = (struct span){s, (size_t)(c->p - s)};
-    c->p++;
-    return true;
-}
 
 static bool is_digit(char ch) { return ch >= '0' && ch <= '9'; }
 
 /* A fraction or an exponent after it is left for the caller's delimiter
  * check to refuse, as is a leading zero. */
-static bool scan_int(struct scan *c, long long *out) {
+static bool scan_int(struct rt_jscan *c, long long *out) {
     const char *p = c->p;
     bool neg = p < c->end && *p == '-';
     p += neg;
@@ -218,7 +175,7 @@ static bool scan_int(struct scan *c, long long *out) {
     return true;
 }
 
-static bool scan_literal(struct scan *c) {
+static bool scan_literal(struct rt_jscan *c) {
     static const char *const names[] = {"true", "false", "null"};
     for (size_t i = 0; i < ELEMENTSOF(names); i++) {
         size_t k = strlen(names[i]);
@@ -231,13 +188,13 @@ static bool scan_literal(struct scan *c) {
 }
 
 /* A string, an integer or a literal; false for an object or an array. */
-static bool scan_scalar(struct scan *c, struct scalar *out) {
-    skip_ws(c);
+static bool scan_scalar(struct rt_jscan *c, struct scalar *out) {
+    rt_jscan_ws(c);
     if (c->p == c->end)
         return false;
     if (*c->p == '"') {
         out->kind = SC_STRING;
-        return scan_string(c, &out->str);
+        return rt_jscan_plain_string(c, &out->str);
     }
     if (*c->p == '-' || is_digit(*c->p)) {
         out->kind = SC_INT;
@@ -247,47 +204,12 @@ static bool scan_scalar(struct scan *c, struct scalar *out) {
     return scan_literal(c);
 }
 
-static bool span_is(struct span s, const char *lit) {
-    return s.n == strlen(lit) && memcmp(s.s, lit, s.n) == 0;
-}
-
-typedef bool (*member_fn)(struct scan *c, struct span key, void *ud);
-typedef bool (*element_fn)(struct scan *c, size_t i, void *ud);
-
-/* Calls member after each key, to read the value. A duplicate key is
- * refused (the reference's JSON_REJECT_DUPLICATES has its own message). */
-static bool scan_object(struct scan *c, member_fn member, void *ud) {
-    struct span keys[MAX_KEYS];
-    size_t n = 0;
-    if (!take(c, '{'))
-        return false;
-    if (take(c, '}'))
-        return true;
-    do {
-        struct span key;
-        if (n == MAX_KEYS || !scan_string(c, &key) || !take(c, ':'))
-            return false;
-        for (size_t i = 0; i < n; i++)
-            if (keys[i].n == key.n && memcmp(keys[i].s, key.s, key.n) == 0)
-                return false;
-        keys[n++] = key;
-        if (!member(c, key, ud))
-            return false;
-    } while (take(c, ','));
-    return take(c, '}');
-}
-
-static bool scan_array(struct scan *c, element_fn element, void *ud) {
-    if (!take(c, '['))
-        return false;
-    if (take(c, ']'))
-        return true;
-    size_t i = 0;
-    do {
-        if (!element(c, i++, ud))
-            return false;
-    } while (take(c, ','));
-    return take(c, ']');
+/* At most MAX_KEYS keys, none twice (the reference's JSON_REJECT_DUPLICATES
+ * has its own message). */
+static bool scan_object(struct rt_jscan *c, rt_jscan_member_fn member, void *ud) {
+    struct rt_jscan_text keys[MAX_KEYS];
+    struct rt_jscan_keys seen = {keys, 0, MAX_KEYS};
+    return rt_jscan_object(c, &seen, member, ud);
 }
 
 enum entry_error { EE_NONE, EE_NOT_OBJECT, EE_UNKNOWN_KEY, EE_ID, EE_READINESS, EE_SINCE };
@@ -295,14 +217,14 @@ enum entry_error { EE_NONE, EE_NOT_OBJECT, EE_UNKNOWN_KEY, EE_ID, EE_READINESS, 
 /* One pass over the document. The first pass (out NULL) checks and counts;
  * the second, only for a valid document, fills out, sized by the first. */
 struct plain {
-    struct scan c;
+    struct rt_jscan c;
     size_t top_keys;
     bool version_one, bots_array;
     size_t n;        /* entries */
     size_t id_bytes; /* of the valid entries' ids, NULs included */
     enum entry_error error;
     size_t error_index;
-    struct span error_key;
+    struct rt_jscan_text error_key;
     struct rt_registry *out;
     size_t cap, id_bytes_cap;
     char *ids_at;
@@ -311,21 +233,21 @@ struct plain {
 struct entry_fields {
     struct scalar id, readiness, since;
     bool has_id, has_readiness, has_since, has_unknown;
-    struct span unknown; /* the first unknown key */
+    struct rt_jscan_text unknown; /* the first unknown key */
 };
 
-static bool entry_member(struct scan *c, struct span key, void *ud) {
+static bool entry_member(struct rt_jscan *c, struct rt_jscan_text key, void *ud) {
     struct entry_fields *f = ud;
     struct scalar v = {0};
     if (!scan_scalar(c, &v))
         return false;
-    if (span_is(key, "id")) {
+    if (rt_jscan_text_is(key, "id")) {
         f->id = v;
         f->has_id = true;
-    } else if (span_is(key, "readiness")) {
+    } else if (rt_jscan_text_is(key, "readiness")) {
         f->readiness = v;
         f->has_readiness = true;
-    } else if (span_is(key, "since")) {
+    } else if (rt_jscan_text_is(key, "since")) {
         f->since = v;
         f->has_since = true;
     } else if (!f->has_unknown) {
@@ -363,7 +285,7 @@ static enum entry_error check_entry(const struct entry_fields *f, struct rt_regi
     return EE_NONE;
 }
 
-static void note_error(struct plain *pl, enum entry_error ee, size_t i, struct span key) {
+static void note_error(struct plain *pl, enum entry_error ee, size_t i, struct rt_jscan_text key) {
     if (pl->error != EE_NONE)
         return;
     pl->error = ee;
@@ -385,14 +307,14 @@ static bool add_entry(struct plain *pl, size_t i, struct rt_registry_entry *e, c
     return true;
 }
 
-static bool bots_element(struct scan *c, size_t i, void *ud) {
+static bool bots_element(struct rt_jscan *c, size_t i, void *ud) {
     struct plain *pl = ud;
     pl->n++;
-    if (!peek(c, '{')) {
+    if (!rt_jscan_peek(c, '{')) {
         struct scalar v = {0};
         if (!scan_scalar(c, &v))
             return false;
-        note_error(pl, EE_NOT_OBJECT, i, (struct span){0});
+        note_error(pl, EE_NOT_OBJECT, i, (struct rt_jscan_text){0});
         return true;
     }
     struct entry_fields f = {0};
@@ -408,17 +330,17 @@ static bool bots_element(struct scan *c, size_t i, void *ud) {
     return add_entry(pl, i, &e, id);
 }
 
-static bool top_member(struct scan *c, struct span key, void *ud) {
+static bool top_member(struct rt_jscan *c, struct rt_jscan_text key, void *ud) {
     struct plain *pl = ud;
     pl->top_keys++;
-    if (span_is(key, "bots") && peek(c, '[')) {
+    if (rt_jscan_text_is(key, "bots") && rt_jscan_peek(c, '[')) {
         pl->bots_array = true;
-        return scan_array(c, bots_element, pl);
+        return rt_jscan_array(c, bots_element, pl);
     }
     struct scalar v = {0};
     if (!scan_scalar(c, &v))
         return false;
-    if (span_is(key, "version"))
+    if (rt_jscan_text_is(key, "version"))
         pl->version_one = v.kind == SC_INT && v.num == 1;
     return true;
 }
@@ -426,7 +348,7 @@ static bool top_member(struct scan *c, struct span key, void *ud) {
 static bool scan_document(struct plain *pl) {
     if (!scan_object(&pl->c, top_member, pl))
         return false;
-    skip_ws(&pl->c);
+    rt_jscan_ws(&pl->c);
     return pl->c.p == pl->c.end;
 }
 
