@@ -10,6 +10,7 @@
 #include "common/util.h"
 #include "feeds/alertmanager.h"
 #include "tests/unit/harness.h"
+#include "tests/unit/jsongen.h"
 
 #define SAMPLES "tests/samples/alertmanager/"
 
@@ -632,22 +633,12 @@ TEST(webhook_field_normalisation) {
 
 /* ------------------------------------ scanner and jansson path agree */
 
-static uint64_t rng_state = 0x9e3779b97f4a7c15u;
-static unsigned rnd(unsigned n) {
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return (unsigned)(rng_state % n);
-}
-
-static const char *pick(const char *const *v, size_t n) { return v[rnd((unsigned)n)]; }
-#define PICK(arr) pick(arr, ELEMENTSOF(arr))
 
 /* Blanks between tokens: usually none, as Alertmanager writes. */
 static void gen_ws(struct rt_strbuf *b) {
     static const char *const ws[] = {" ", "\n", "\t", "\r\n  ", "  "};
-    if (rnd(8) == 0)
-        rt_sb_puts(b, PICK(ws));
+    if (rt_gen_below(8) == 0)
+        rt_sb_puts(b, RT_GEN_PICK(ws));
 }
 
 /* String texts (with their quotes): plain, escaped, non-ASCII, broken. */
@@ -676,8 +667,8 @@ static const char *const label_names[] = {"alertname", "bot", "severity", "team"
 /* A value for a member: usually the first (usual) one, else another of the
  * expected kind, sometimes anything. */
 static const char *maybe(const char *const *good, size_t n) {
-    unsigned r = rnd(64);
-    return r < 56 ? good[0] : r < 63 ? pick(good, n) : PICK(other_values);
+    unsigned r = rt_gen_below(64);
+    return r < 56 ? good[0] : r < 63 ? rt_gen_pick(good, n) : RT_GEN_PICK(other_values);
 }
 #define MAYBE(arr) maybe(arr, ELEMENTSOF(arr))
 
@@ -696,30 +687,30 @@ static void gen_member(struct rt_strbuf *b, bool *first, const char *key, const 
 static void gen_labels(struct rt_strbuf *b) {
     rt_sb_puts(b, "{");
     bool first = true;
-    if (rnd(8))
-        gen_member(b, &first, "alertname", rnd(4) ? "\"P0Down\"" : MAYBE(strings));
-    if (rnd(8))
+    if (rt_gen_below(8))
+        gen_member(b, &first, "alertname", rt_gen_below(4) ? "\"P0Down\"" : MAYBE(strings));
+    if (rt_gen_below(8))
         gen_member(b, &first, "bot", MAYBE(bots));
-    if (rnd(8))
+    if (rt_gen_below(8))
         gen_member(b, &first, "severity", MAYBE(severities));
     static const char *const extra[] = {"team", "instance", "job"};
-    for (unsigned n = rnd(4) == 0 ? rnd(4) : 0; n > 0; n--)
-        gen_member(b, &first, rnd(8) ? extra[n - 1] : PICK(label_names), MAYBE(strings));
-    if (rnd(20) == 0)
+    for (unsigned n = rt_gen_below(4) == 0 ? rt_gen_below(4) : 0; n > 0; n--)
+        gen_member(b, &first, rt_gen_below(8) ? extra[n - 1] : RT_GEN_PICK(label_names), MAYBE(strings));
+    if (rt_gen_below(20) == 0)
         gen_member(b, &first, "bot", "\"alpha\""); /* maybe a duplicate */
     rt_sb_puts(b, "}");
 }
 
 static void gen_map(struct rt_strbuf *b) {
-    if (rnd(12) == 0) {
-        rt_sb_puts(b, PICK(other_values));
+    if (rt_gen_below(12) == 0) {
+        rt_sb_puts(b, RT_GEN_PICK(other_values));
         return;
     }
     rt_sb_puts(b, "{");
     bool first = true;
     static const char *const names[] = {"summary", "description", "runbook"};
-    for (unsigned n = rnd(4); n > 0; n--)
-        gen_member(b, &first, rnd(8) ? names[n - 1] : PICK(label_names), MAYBE(strings));
+    for (unsigned n = rt_gen_below(4); n > 0; n--)
+        gen_member(b, &first, rt_gen_below(8) ? names[n - 1] : RT_GEN_PICK(label_names), MAYBE(strings));
     rt_sb_puts(b, "}");
 }
 
@@ -727,36 +718,36 @@ static void gen_map(struct rt_strbuf *b) {
 static void gen_alert(struct rt_strbuf *b) {
     rt_sb_puts(b, "{");
     bool first = true;
-    unsigned order = rnd(2);
-    if (rnd(30))
-        gen_member(b, &first, "status", rnd(3) ? "\"firing\"" : MAYBE(statuses));
-    if (rnd(30)) {
+    unsigned order = rt_gen_below(2);
+    if (rt_gen_below(30))
+        gen_member(b, &first, "status", rt_gen_below(3) ? "\"firing\"" : MAYBE(statuses));
+    if (rt_gen_below(30)) {
         struct rt_strbuf l = {0};
-        if (rnd(12))
+        if (rt_gen_below(12))
             gen_labels(&l);
         else
-            rt_sb_puts(&l, PICK(other_values));
+            rt_sb_puts(&l, RT_GEN_PICK(other_values));
         gen_member(b, &first, "labels", l.s ? l.s : "{}");
         rt_sb_free(&l);
     }
-    if (rnd(3)) {
+    if (rt_gen_below(3)) {
         struct rt_strbuf m = {0};
         gen_map(&m);
         gen_member(b, &first, "annotations", m.s ? m.s : "{}");
         rt_sb_free(&m);
     }
     if (order)
-        gen_member(b, &first, "fingerprint", rnd(3) ? "\"e7d558e15c1e5566\"" : MAYBE(fingerprints));
-    if (rnd(30))
+        gen_member(b, &first, "fingerprint", rt_gen_below(3) ? "\"e7d558e15c1e5566\"" : MAYBE(fingerprints));
+    if (rt_gen_below(30))
         gen_member(b, &first, "startsAt", MAYBE(times));
-    if (rnd(30))
-        gen_member(b, &first, "endsAt", rnd(3) ? times[2] : MAYBE(times));
-    if (rnd(2))
+    if (rt_gen_below(30))
+        gen_member(b, &first, "endsAt", rt_gen_below(3) ? times[2] : MAYBE(times));
+    if (rt_gen_below(2))
         gen_member(b, &first, "generatorURL", MAYBE(strings));
-    if (!order && rnd(30))
-        gen_member(b, &first, "fingerprint", rnd(3) ? "\"e7d558e15c1e5566\"" : MAYBE(fingerprints));
-    if (rnd(30) == 0)
-        gen_member(b, &first, rnd(2) ? "status" : "extra", "\"resolved\"");
+    if (!order && rt_gen_below(30))
+        gen_member(b, &first, "fingerprint", rt_gen_below(3) ? "\"e7d558e15c1e5566\"" : MAYBE(fingerprints));
+    if (rt_gen_below(30) == 0)
+        gen_member(b, &first, rt_gen_below(2) ? "status" : "extra", "\"resolved\"");
     rt_sb_puts(b, "}");
 }
 
@@ -764,75 +755,48 @@ static void gen_webhook(struct rt_strbuf *b) {
     gen_ws(b);
     rt_sb_puts(b, "{");
     bool first = true;
-    if (rnd(2))
+    if (rt_gen_below(2))
         gen_member(b, &first, "receiver", MAYBE(strings));
-    if (rnd(30))
-        gen_member(b, &first, "status", rnd(3) ? "\"firing\"" : MAYBE(statuses));
-    if (rnd(30)) {
+    if (rt_gen_below(30))
+        gen_member(b, &first, "status", rt_gen_below(3) ? "\"firing\"" : MAYBE(statuses));
+    if (rt_gen_below(30)) {
         struct rt_strbuf a = {0};
         rt_sb_puts(&a, "[");
-        for (unsigned n = rnd(5), i = 0; i < n; i++) {
+        for (unsigned n = rt_gen_below(5), i = 0; i < n; i++) {
             if (i)
                 rt_sb_puts(&a, ",");
             gen_ws(&a);
             gen_alert(&a);
         }
         rt_sb_puts(&a, "]");
-        gen_member(b, &first, "alerts", rnd(20) ? a.s : PICK(other_values));
+        gen_member(b, &first, "alerts", rt_gen_below(20) ? a.s : RT_GEN_PICK(other_values));
         rt_sb_free(&a);
     }
     static const char *const maps[] = {"groupLabels", "commonLabels", "commonAnnotations"};
     for (size_t i = 0; i < ELEMENTSOF(maps); i++)
-        if (rnd(2)) {
+        if (rt_gen_below(2)) {
             struct rt_strbuf m = {0};
             gen_map(&m);
             gen_member(b, &first, maps[i], m.s ? m.s : "{}");
             rt_sb_free(&m);
         }
-    if (rnd(2))
+    if (rt_gen_below(2))
         gen_member(b, &first, "externalURL", MAYBE(strings));
-    if (rnd(30))
-        gen_member(b, &first, "version", rnd(8) ? "\"4\"" : rnd(2) ? "\"3\"" : "4");
-    if (rnd(2))
+    if (rt_gen_below(30))
+        gen_member(b, &first, "version", rt_gen_below(8) ? "\"4\"" : rt_gen_below(2) ? "\"3\"" : "4");
+    if (rt_gen_below(2))
         gen_member(b, &first, "groupKey", MAYBE(strings));
-    if (rnd(2))
-        gen_member(b, &first, "truncatedAlerts", rnd(3) ? "0" : PICK(counts));
-    if (rnd(30) == 0)
-        gen_member(b, &first, rnd(2) ? "version" : "unknown", "\"4\"");
+    if (rt_gen_below(2))
+        gen_member(b, &first, "truncatedAlerts", rt_gen_below(3) ? "0" : RT_GEN_PICK(counts));
+    if (rt_gen_below(30) == 0)
+        gen_member(b, &first, rt_gen_below(2) ? "version" : "unknown", "\"4\"");
     rt_sb_puts(b, "}");
     gen_ws(b);
 }
 
-/* Random edits: a byte changed, removed, inserted or a span repeated. */
-static size_t mutate(char *s, size_t len, size_t cap) {
-    static const char bytes[] = "{}[]\":,\\ 0019aeEfu-.+\n\x7f\x80\xc3\xa9";
-    size_t at = len ? rnd((unsigned)len) : 0;
-    switch (rnd(5)) {
-    case 0:
-        if (len)
-            s[at] = bytes[rnd(sizeof bytes - 1)];
-        return len;
-    case 1:
-        if (len)
-            memmove(s + at, s + at + 1, len - at - 1);
-        return len ? len - 1 : 0;
-    case 2:
-        if (len + 1 >= cap)
-            return len;
-        memmove(s + at + 1, s + at, len - at);
-        s[at] = bytes[rnd(sizeof bytes - 1)];
-        return len + 1;
-    case 3: {
-        size_t n = 1 + rnd(16);
-        if (at + n > len || len + n >= cap)
-            return len;
-        memmove(s + at + n, s + at, len - at);
-        return len + n;
-    }
-    default:
-        return at; /* truncated */
-    }
-}
+/* What mutations insert: JSON structure, escapes, digits, and bytes outside
+ * the scanner's subset. */
+static const char mutation_bytes[] = "{}[]\":,\\ 0019aeEfu-.+\n\x7f\x80\xc3\xa9";
 
 static bool same_alert(const struct rt_am_alert *a, const struct rt_am_alert *b) {
     return strcmp(a->fingerprint, b->fingerprint) == 0 && strcmp(a->bot, b->bot) == 0 &&
@@ -875,6 +839,7 @@ static bool webhook_paths_agree(const char *body, size_t len, const struct rt_am
 }
 
 TEST(webhook_scanner_and_jansson_agree) {
+    rt_gen_seed(0x9e3779b97f4a7c15u);
     struct cfg p0, re;
     REQUIRE(cfg_init(&p0, "severity=\"P0\"", "bot"));
     REQUIRE(cfg_init(&re, "{severity=~\"P0|critical\", team!=\"test\"}", "bot"));
@@ -895,8 +860,8 @@ TEST(webhook_scanner_and_jansson_agree) {
             for (size_t c = 0; c < ELEMENTSOF(cfgs); c++)
                 bad += !webhook_paths_agree(buf, len, cfgs[c]);
             bodies++;
-            for (unsigned k = rnd(3) + 1; k > 0; k--)
-                len = mutate(buf, len, sizeof buf);
+            for (unsigned k = rt_gen_below(3) + 1; k > 0; k--)
+                len = rt_gen_mutate(buf, len, sizeof buf, mutation_bytes);
         }
     }
     CHECK(bad == 0);

@@ -14,6 +14,7 @@
 #include "common/util.h"
 #include "feeds/prometheus.h"
 #include "tests/unit/harness.h"
+#include "tests/unit/jsongen.h"
 
 #define SAMPLES "tests/samples/prometheus/"
 /* Sample time of the captured responses (see the README). */
@@ -527,14 +528,6 @@ TEST(streaming_and_whole_document_agree) {
  * generated responses (the forms the scanner takes, and the near misses it
  * must leave to jansson) and for random mutations of them. */
 
-static uint64_t rng_state = 0x2545F4914F6CDD1Du;
-
-static uint32_t rnd(uint32_t n) {
-    rng_state ^= rng_state << 13, rng_state ^= rng_state >> 7, rng_state ^= rng_state << 17;
-    return (uint32_t)(rng_state % n);
-}
-
-static const char *pick(const char *const *v, size_t n) { return v[rnd((uint32_t)n)]; }
 
 static bool same_result(int ra, const struct rt_prom_result *a, int rb, const struct rt_prom_result *b) {
     bool same = ra == rb && a->type == b->type && a->n_samples == b->n_samples && a->n_series == b->n_series &&
@@ -565,7 +558,7 @@ static bool paths_agree(const char *body, size_t len, const struct rt_prom_opts 
 
 static void gen_ws(struct rt_strbuf *b) {
     static const char *const ws[] = {"", "", "", "", " ", "\n", "\t", "\r\n  "};
-    rt_sb_puts(b, pick(ws, ELEMENTSOF(ws)));
+    rt_sb_puts(b, rt_gen_pick(ws, ELEMENTSOF(ws)));
 }
 
 static void gen_timestamp(struct rt_strbuf *b) {
@@ -575,12 +568,12 @@ static void gen_timestamp(struct rt_strbuf *b) {
         "0.0000001", "1700000000.000", "\"1700000000\"", "null", "true", "[1]", "1.0e0", "17e8",
         "123456789012345678", "1234567890123456789", "0.5", "-1700000000.5", "1700000000.5x", "1700000000 5",
     };
-    switch (rnd(5)) {
-    case 0: rt_sb_printf(b, "%u", 1700000000u + rnd(1000)); break;
-    case 1: rt_sb_printf(b, "%u.%0*u", 1700000000u + rnd(1000), (int)rnd(4) + 1, rnd(1000)); break;
-    case 2: rt_sb_printf(b, "%u.%u", rnd(2000000000), rnd(100000000)); break;
-    case 3: rt_sb_printf(b, "%u.%06u5", rnd(100000), rnd(1000000)); break; /* half microseconds */
-    default: rt_sb_puts(b, pick(odd, ELEMENTSOF(odd)));
+    switch (rt_gen_below(5)) {
+    case 0: rt_sb_printf(b, "%u", 1700000000u + rt_gen_below(1000)); break;
+    case 1: rt_sb_printf(b, "%u.%0*u", 1700000000u + rt_gen_below(1000), (int)rt_gen_below(4) + 1, rt_gen_below(1000)); break;
+    case 2: rt_sb_printf(b, "%u.%u", rt_gen_below(2000000000), rt_gen_below(100000000)); break;
+    case 3: rt_sb_printf(b, "%u.%06u5", rt_gen_below(100000), rt_gen_below(1000000)); break; /* half microseconds */
+    default: rt_sb_puts(b, rt_gen_pick(odd, ELEMENTSOF(odd)));
     }
 }
 
@@ -591,11 +584,11 @@ static void gen_value(struct rt_strbuf *b) {
         "\"1111111111111111111111111111111111111111111111111111111111111111111\"",
         "\"0.11111111111111111111111111111111111111111111111111111111111111\"", "\"nan\"", "\" 1\"", "\"1\x01\"",
     };
-    switch (rnd(4)) {
-    case 0: rt_sb_printf(b, "\"%.17g\"", (double)rnd(1000000) / (double)(rnd(999) + 1)); break;
-    case 1: rt_sb_printf(b, "\"%u\"", rnd(100)); break;
-    case 2: rt_sb_printf(b, "\"%ue-%u\"", rnd(1000), rnd(12)); break;
-    default: rt_sb_puts(b, pick(odd, ELEMENTSOF(odd)));
+    switch (rt_gen_below(4)) {
+    case 0: rt_sb_printf(b, "\"%.17g\"", (double)rt_gen_below(1000000) / (double)(rt_gen_below(999) + 1)); break;
+    case 1: rt_sb_printf(b, "\"%u\"", rt_gen_below(100)); break;
+    case 2: rt_sb_printf(b, "\"%ue-%u\"", rt_gen_below(1000), rt_gen_below(12)); break;
+    default: rt_sb_puts(b, rt_gen_pick(odd, ELEMENTSOF(odd)));
     }
 }
 
@@ -605,35 +598,35 @@ static void gen_label_value(struct rt_strbuf *b) {
         "\"\xff\"", "\"tab\there\"",
         "\"a123456789012345678901234567890123456789012345678901234567890123456789\"",
     };
-    if (rnd(6) == 0)
-        rt_sb_puts(b, pick(odd, ELEMENTSOF(odd)));
+    if (rt_gen_below(6) == 0)
+        rt_sb_puts(b, rt_gen_pick(odd, ELEMENTSOF(odd)));
     else
-        rt_sb_printf(b, "\"bot-%u\"", rnd(50));
+        rt_sb_printf(b, "\"bot-%u\"", rt_gen_below(50));
 }
 
 static void gen_metric(struct rt_strbuf *b) {
     static const char *const names[] = {"bot", "instance", "job", "__name__", "bot", "b\\u006ft", "Bot", "bo"};
     rt_sb_putn(b, "{", 1);
     gen_ws(b);
-    unsigned n = rnd(5);
+    unsigned n = rt_gen_below(5);
     for (unsigned i = 0; i < n; i++) {
         if (i)
             rt_sb_putn(b, ",", 1), gen_ws(b);
-        rt_sb_printf(b, "\"%s\"", i == 0 && rnd(4) ? "bot" : pick(names, ELEMENTSOF(names)));
+        rt_sb_printf(b, "\"%s\"", i == 0 && rt_gen_below(4) ? "bot" : rt_gen_pick(names, ELEMENTSOF(names)));
         gen_ws(b), rt_sb_putn(b, ":", 1), gen_ws(b);
-        if (rnd(2))
+        if (rt_gen_below(2))
             gen_label_value(b);
         else
-            rt_sb_printf(b, "\"host-%u:9090\"", rnd(10));
+            rt_sb_printf(b, "\"host-%u:9090\"", rt_gen_below(10));
         gen_ws(b);
     }
     rt_sb_putn(b, "}", 1);
 }
 
 static void gen_point(struct rt_strbuf *b) {
-    if (rnd(30) == 0) {
+    if (rt_gen_below(30) == 0) {
         static const char *const odd[] = {"[1,\"1\",\"2\"]", "[1]", "[]", "{\"ts\":1}", "\"1\"", "[[1,\"1\"]]"};
-        rt_sb_puts(b, pick(odd, ELEMENTSOF(odd)));
+        rt_sb_puts(b, rt_gen_pick(odd, ELEMENTSOF(odd)));
         return;
     }
     rt_sb_putn(b, "[", 1), gen_ws(b);
@@ -647,14 +640,14 @@ static void gen_series(struct rt_strbuf *b) {
     static const char *const extra[] = {"\"histogram\":[1,{}]", "\"values\":[[1,\"1\"]]", "\"metric\":{}",
                                         "\"value\":[1,\"1\"]", "\"x\":1"};
     rt_sb_putn(b, "{", 1), gen_ws(b);
-    bool value_first = rnd(5) == 0;
+    bool value_first = rt_gen_below(5) == 0;
     for (int k = 0; k < 2; k++) {
         if (k)
             rt_sb_putn(b, ",", 1), gen_ws(b);
         if ((k == 0) != value_first) {
             rt_sb_puts(b, "\"metric\""), gen_ws(b), rt_sb_putn(b, ":", 1), gen_ws(b);
             gen_metric(b);
-        } else if (rnd(40)) {
+        } else if (rt_gen_below(40)) {
             rt_sb_puts(b, "\"value\""), gen_ws(b), rt_sb_putn(b, ":", 1), gen_ws(b);
             gen_point(b);
         } else {
@@ -662,52 +655,32 @@ static void gen_series(struct rt_strbuf *b) {
         }
         gen_ws(b);
     }
-    if (rnd(20) == 0)
-        rt_sb_putn(b, ",", 1), rt_sb_puts(b, pick(extra, ELEMENTSOF(extra)));
+    if (rt_gen_below(20) == 0)
+        rt_sb_putn(b, ",", 1), rt_sb_puts(b, rt_gen_pick(extra, ELEMENTSOF(extra)));
     rt_sb_putn(b, "}", 1);
 }
 
 static void gen_body(struct rt_strbuf *b) {
     static const char *const types[] = {"vector", "vector", "vector", "vector", "matrix", "scalar"};
     rt_sb_printf(b, "{\"status\":\"success\",\"data\":{\"resultType\":\"%s\",\"result\":[",
-                 pick(types, ELEMENTSOF(types)));
+                 rt_gen_pick(types, ELEMENTSOF(types)));
     gen_ws(b);
-    unsigned n = rnd(8);
+    unsigned n = rt_gen_below(8);
     for (unsigned i = 0; i < n; i++) {
         if (i)
             rt_sb_putn(b, ",", 1), gen_ws(b);
         gen_series(b);
         gen_ws(b);
     }
-    rt_sb_puts(b, rnd(10) ? "]}}" : "]},\"warnings\":[\"w\"]}");
+    rt_sb_puts(b, rt_gen_below(10) ? "]}}" : "]},\"warnings\":[\"w\"]}");
 }
 
-/* One random edit: a byte changed, inserted or removed, or a cut. */
-static size_t mutate(char *s, size_t len, size_t cap) {
-    static const char alphabet[] = "{}[]\",:\\ 0123456789.eE-+nabotvlu\x80\xc3\x01";
-    size_t at = len ? rnd((uint32_t)len) : 0;
-    char c = alphabet[rnd(sizeof alphabet - 1)];
-    switch (rnd(4)) {
-    case 0:
-        if (len)
-            s[at] = c;
-        return len;
-    case 1:
-        if (len + 1 >= cap)
-            return len;
-        memmove(s + at + 1, s + at, len - at);
-        s[at] = c;
-        return len + 1;
-    case 2:
-        if (len)
-            memmove(s + at, s + at + 1, len - at - 1);
-        return len ? len - 1 : 0;
-    default:
-        return at;
-    }
-}
+/* What mutations insert: JSON structure, digits, the letters of the
+ * literals, and bytes outside the scanner's subset. */
+static const char mutation_bytes[] = "{}[]\",:\\ 0123456789.eE-+nabotvlu\x80\xc3\x01";
 
 TEST(scanner_and_jansson_agree) {
+    rt_gen_seed(0x2545F4914F6CDD1Du);
     static const struct rt_prom_opts opts[] = {
         {.bot_label = NULL, .merge = RT_PROM_MERGE_MAX},
         {.bot_label = "instance", .merge = RT_PROM_MERGE_MAX_ABS},
@@ -727,8 +700,8 @@ TEST(scanner_and_jansson_agree) {
             for (size_t o = 0; o < ELEMENTSOF(opts); o++)
                 bad += !paths_agree(buf, len, &opts[o]);
             bodies++;
-            for (unsigned k = rnd(3) + 1; k > 0; k--)
-                len = mutate(buf, len, sizeof buf);
+            for (unsigned k = rt_gen_below(3) + 1; k > 0; k--)
+                len = rt_gen_mutate(buf, len, sizeof buf, mutation_bytes);
         }
     }
     CHECK(bad == 0);

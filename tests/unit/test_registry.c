@@ -7,6 +7,7 @@
 #include "common/util.h"
 #include "feeds/registry.h"
 #include "tests/unit/harness.h"
+#include "tests/unit/jsongen.h"
 
 static int parse(const char *text, struct rt_registry *r, char *err) {
     return rt_registry_parse(text, strlen(text), r, err, 256);
@@ -60,16 +61,6 @@ TEST(rejects_bad_registries) {
 
 /* ---- the streaming scanner against the jansson reference ---- */
 
-static uint64_t rng_state;
-
-static uint64_t rng(void) {
-    uint64_t z = (rng_state += UINT64_C(0x9e3779b97f4a7c15));
-    z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
-    z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
-    return z ^ (z >> 31);
-}
-
-static size_t pick(size_t n) { return (size_t)(rng() % n); }
 
 struct doc {
     char *s;
@@ -88,22 +79,22 @@ static void put(struct doc *d, const char *text) {
 
 static void ws(struct doc *d) {
     static const char *const spaces[] = {"", "", "", " ", "\n", "\t", "\r\n  ", "  "};
-    put(d, spaces[pick(ELEMENTSOF(spaces))]);
+    put(d, spaces[rt_gen_below(ELEMENTSOF(spaces))]);
 }
 
 /* In a plain document, only the first n_plain choices of each list: those
  * the scanner reads itself. */
 static bool plain_only;
-#define ANY(list, n_plain) (list)[pick(plain_only ? (n_plain) : ELEMENTSOF(list))]
+#define ANY(list, n_plain) (list)[rt_gen_below(plain_only ? (n_plain) : ELEMENTSOF(list))]
 
 static const char *const odd_values[] = {"5", "null", "true", "false", "-0", "\"\"", "[]", "{}", "[1]", "{\"a\":1}",
                                          "1.5", "01", "1e2", "12345678901234567890"};
 
 static void value(struct doc *d, const char *const *good, size_t n_good, size_t n_plain) {
-    if (pick(5) == 0)
+    if (rt_gen_below(5) == 0)
         put(d, ANY(odd_values, 6));
     else
-        put(d, good[pick(plain_only ? n_plain : n_good)]);
+        put(d, good[rt_gen_below(plain_only ? n_plain : n_good)]);
 }
 
 static void entry(struct doc *d) {
@@ -120,17 +111,17 @@ static void entry(struct doc *d) {
                                         "\"2026-13-01T00:00:00Z\"", "\"yesterday\"", "\"2026-11-01T00:00:00.1234567891Z\"",
                                         "\"2026-02-29T00:00:00Z\"", "\"2024-02-29T23:59:60.5z\""};
     static const char *const extra[] = {"\"colour\"", "\"\"", "\"ID\"", "\"id \"", "\"i\\u0064\""};
-    if (pick(12) == 0) {
+    if (rt_gen_below(12) == 0) {
         put(d, ANY(odd_values, 6));
         return;
     }
     put(d, "{");
-    size_t n = pick(5);
+    size_t n = rt_gen_below(5);
     for (size_t k = 0; k < n; k++) {
         if (k)
             put(d, ",");
         ws(d);
-        size_t which = pick(10);
+        size_t which = rt_gen_below(10);
         if (which < 3) {
             put(d, "\"id\"");
         } else if (which < 6) {
@@ -160,17 +151,17 @@ static void entry(struct doc *d) {
 static void document(struct doc *d) {
     static const char *const versions[] = {"1", "1", "1", "2", "\"1\"", "-0", "null", "-1", "1.0", "01", "1e0",
                                            "99999999999999999999"};
-    plain_only = pick(2);
+    plain_only = rt_gen_below(2);
     d->len = 0;
     put(d, "");
     ws(d);
-    put(d, pick(20) || plain_only ? "{" : "[");
-    size_t n_keys = pick(8) == 0 ? pick(4) : 2, first = pick(2);
+    put(d, rt_gen_below(20) || plain_only ? "{" : "[");
+    size_t n_keys = rt_gen_below(8) == 0 ? rt_gen_below(4) : 2, first = rt_gen_below(2);
     for (size_t k = 0; k < n_keys; k++) {
         if (k)
             put(d, ",");
         ws(d);
-        size_t which = k < 2 && pick(8) ? (k + first) % 2 : 2 + pick(3);
+        size_t which = k < 2 && rt_gen_below(8) ? (k + first) % 2 : 2 + rt_gen_below(3);
         if (which == 0) {
             put(d, "\"version\":");
             ws(d);
@@ -178,11 +169,11 @@ static void document(struct doc *d) {
         } else if (which == 1 || which == 2) {
             put(d, "\"bots\":");
             ws(d);
-            if (pick(15) == 0) {
+            if (rt_gen_below(15) == 0) {
                 put(d, ANY(odd_values, 6));
             } else {
                 put(d, "[");
-                size_t n = pick(6);
+                size_t n = rt_gen_below(6);
                 for (size_t i = 0; i < n; i++) {
                     if (i)
                         put(d, ",");
@@ -205,19 +196,19 @@ static void document(struct doc *d) {
 /* Byte-level damage: a byte removed, inserted or replaced, a cut, garbage. */
 static void damage(struct doc *d) {
     static const char bytes[] = "{}[]\",:\\ 0a1-.eE\n\x01\x80";
-    size_t times = 1 + pick(3);
+    size_t times = 1 + rt_gen_below(3);
     for (size_t t = 0; t < times && d->len > 0; t++) {
-        size_t at = pick(d->len);
-        switch (pick(5)) {
+        size_t at = rt_gen_below(d->len);
+        switch (rt_gen_below(5)) {
         case 0: memmove(d->s + at, d->s + at + 1, d->len - at); d->len--; break;
         case 1:
             put(d, " ");
             memmove(d->s + at + 1, d->s + at, d->len - at - 1);
-            d->s[at] = bytes[pick(sizeof(bytes) - 1)];
+            d->s[at] = bytes[rt_gen_below(sizeof(bytes) - 1)];
             break;
-        case 2: d->s[at] = pick(2) ? bytes[pick(sizeof(bytes) - 1)] : (char)pick(256); break;
+        case 2: d->s[at] = rt_gen_below(2) ? bytes[rt_gen_below(sizeof(bytes) - 1)] : (char)rt_gen_below(256); break;
         case 3: d->len = at; break;
-        default: put(d, pick(2) ? "x" : "\0"); d->len += 0; break;
+        default: put(d, rt_gen_below(2) ? "x" : "\0"); d->len += 0; break;
         }
     }
 }
@@ -266,12 +257,12 @@ TEST(streaming_parser_matches_the_reference) {
     struct doc d = {0};
     struct tally t = {0};
     size_t failures = 0;
-    rng_state = 7;
+    rt_gen_seed(7);
     for (int i = 0; i < 60000 && failures < 5; i++) {
         document(&d);
-        if (pick(4) == 0)
+        if (rt_gen_below(4) == 0)
             damage(&d);
-        failures += !agree(d.s, d.len, errlens[pick(ELEMENTSOF(errlens))], &t);
+        failures += !agree(d.s, d.len, errlens[rt_gen_below(ELEMENTSOF(errlens))], &t);
     }
     free(d.s);
     CHECK_EQ_INT(failures, 0);
